@@ -1,0 +1,1 @@
+"""Text-queried separators: AudioSep (mask-based, 32 kHz) and FlowSep (generative, 16 kHz)."""
