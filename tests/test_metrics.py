@@ -1,0 +1,170 @@
+"""Tests of eventsep.metrics: known values and agreement with torchmetrics and pystoi."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from pystoi import stoi as pystoi_stoi
+from torchmetrics.audio import ScaleInvariantSignalDistortionRatio, SignalNoiseRatio
+
+from eventsep import metrics
+from eventsep.errors import AudioError
+
+SR = 16000
+
+
+def _speechlike(seconds: float = 2.0, seed: int = 0, sr: int = SR) -> np.ndarray:
+    """Amplitude-modulated noise (syllable-rate bursts), enough active frames for STOI."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    env = 0.5 * (1 + np.sin(2 * np.pi * 4 * t)) ** 2
+    return (rng.standard_normal(t.size) * env * 0.1).astype(np.float32)
+
+
+# ----------------------------------------------------------------- SDR family
+def test_sdr_known_values() -> None:
+    ref = _speechlike()
+    assert float(metrics.sdr(ref, ref)) == pytest.approx(10 * math.log10(np.mean(ref**2) / 1e-10))
+    # est = 2 ref -> error = ref -> 0 dB; est = 0.5 ref -> error = -0.5 ref -> 6.02 dB
+    assert float(metrics.sdr(2 * ref, ref)) == pytest.approx(0.0, abs=1e-9)
+    assert float(metrics.sdr(0.5 * ref, ref)) == pytest.approx(20 * math.log10(2), abs=1e-6)
+    # estimate of zeros: error = -ref -> 0 dB
+    assert float(metrics.sdr(np.zeros_like(ref), ref)) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_si_sdr_is_scale_invariant_and_identity_is_large() -> None:
+    ref = _speechlike()
+    assert float(metrics.si_sdr(ref, ref)) > 80.0  # limited only by the epsilon
+    est = ref + 0.1 * _speechlike(seed=20)
+    base = float(metrics.si_sdr(est, ref))
+    assert float(metrics.si_sdr(3.0 * est, ref)) == pytest.approx(base, abs=1e-4)
+    assert float(metrics.si_sdr(0.2 * est, ref)) == pytest.approx(base, abs=1e-4)
+
+
+def test_pure_noise_estimate_is_very_negative() -> None:
+    ref = _speechlike(seed=1)
+    noise = np.random.default_rng(2).standard_normal(ref.size).astype(np.float32)
+    assert float(metrics.si_sdr(noise, ref)) < -20.0
+    assert float(metrics.sdr(noise, ref)) < -10.0
+
+
+def test_sdri_of_mixture_is_zero_and_of_reference_is_gain() -> None:
+    ref = _speechlike(seed=3)
+    mix = ref + _speechlike(seed=4)
+    assert float(metrics.sdri(mix, ref, mix)) == pytest.approx(0.0, abs=1e-12)
+    expected = float(metrics.sdr(0.9 * ref, ref)) - float(metrics.sdr(mix, ref))
+    assert float(metrics.sdri(0.9 * ref, ref, mix)) == pytest.approx(expected)
+
+
+def test_sdr_family_matches_torchmetrics_batched() -> None:
+    g = torch.Generator().manual_seed(0)
+    ref = torch.randn(4, 8000, generator=g, dtype=torch.float64)
+    est = ref + 0.3 * torch.randn(4, 8000, generator=g, dtype=torch.float64) + 0.1
+    ours_sdr = metrics.sdr(est, ref)
+    ours_si = metrics.si_sdr(est, ref)
+    assert ours_sdr.shape == (4,) and ours_si.shape == (4,)
+    tm_sdr = SignalNoiseRatio(zero_mean=False)
+    tm_si = ScaleInvariantSignalDistortionRatio(zero_mean=False)
+    for i in range(4):
+        assert float(ours_sdr[i]) == pytest.approx(float(tm_sdr(est[i], ref[i])), abs=1e-6)
+        assert float(ours_si[i]) == pytest.approx(float(tm_si(est[i], ref[i])), abs=1e-5)
+        tm_sdr.reset()
+        tm_si.reset()
+
+
+def test_shape_mismatch_raises() -> None:
+    with pytest.raises(AudioError, match="same shape"):
+        metrics.sdr(np.zeros(10), np.zeros(11))
+
+
+# ----------------------------------------------------------------- STOI family
+def test_stoi_and_estoi_match_pystoi() -> None:
+    ref = _speechlike(3.0, seed=5)
+    est = ref + 0.05 * np.random.default_rng(6).standard_normal(ref.size).astype(np.float32)
+    s = metrics.stoi(est, ref, SR)
+    e = metrics.estoi(est, ref, SR)
+    assert s.valid and e.valid and s.active_frames >= 30
+    assert s.value == pytest.approx(pystoi_stoi(ref, est, SR), abs=1e-9)
+    assert e.value == pytest.approx(pystoi_stoi(ref, est, SR, extended=True), abs=1e-9)
+    assert metrics.stoi(ref, ref, SR).value == pytest.approx(1.0, abs=1e-6)
+
+
+def test_stoi_too_few_frames_is_nan_with_reason() -> None:
+    ref = np.zeros(SR * 2, dtype=np.float32)
+    ref[:2000] = _speechlike(0.125, seed=7)  # 125 ms of sound: < 30 active frames
+    est = ref.copy()
+    with pytest.warns(RuntimeWarning):
+        assert pystoi_stoi(ref, est, SR) == pytest.approx(1e-5)  # what pystoi would report
+    r = metrics.stoi(est, ref, SR)
+    assert math.isnan(r.value) and not r.valid
+    assert r.active_frames < 30 and "active" in r.reason
+    silent = metrics.estoi(est, np.zeros_like(ref), SR)
+    assert math.isnan(silent.value) and "silent" in silent.reason
+
+
+def test_stoi_batched_returns_list() -> None:
+    ref = np.stack([_speechlike(seed=8), _speechlike(seed=9)])
+    out = metrics.stoi(ref, ref, SR)
+    assert isinstance(out, list) and len(out) == 2
+    assert all(r.value == pytest.approx(1.0, abs=1e-6) for r in out)
+
+
+def test_summarize_skips_and_counts_undefined() -> None:
+    s = metrics.summarize([0.5, float("nan"), None, 0.7, float("inf")])
+    assert s.mean == pytest.approx(0.6) and s.count == 2 and s.skipped == 3
+    empty = metrics.summarize([float("nan")])
+    assert math.isnan(empty.mean) and empty.count == 0 and empty.skipped == 1
+
+
+# ----------------------------------------------------------------------- CLAP
+@pytest.fixture(scope="module")
+def scorer() -> metrics.ClapScorer:
+    return metrics.ClapScorer.tiny_random(seed=0)
+
+
+def test_clap_tiny_embeddings_are_unit_and_deterministic(scorer: metrics.ClapScorer) -> None:
+    x = torch.as_tensor(_speechlike(2.0, seed=10, sr=32000))
+    a = scorer.audio_embedding(x, 32000)
+    b = metrics.ClapScorer.tiny_random(seed=0).audio_embedding(x, 32000)
+    assert a.shape == (16,)
+    assert float(a.norm()) == pytest.approx(1.0, abs=1e-5)
+    torch.testing.assert_close(a, b)
+    t = scorer.text_embedding(["Dog", "Cat"])
+    assert t.shape == (2, 16)
+    torch.testing.assert_close(t.norm(dim=-1), torch.ones(2))
+
+
+def test_clap_score_a_identity_and_cosine(scorer: metrics.ClapScorer) -> None:
+    x = torch.as_tensor(_speechlike(2.0, seed=11, sr=32000))
+    y = torch.as_tensor(_speechlike(2.0, seed=12, sr=32000)) * 3
+    assert float(metrics.clap_score_a(x, x, 32000, model=scorer)) == pytest.approx(1.0, abs=1e-5)
+    expected = float(scorer.audio_embedding(x, 32000) @ scorer.audio_embedding(y, 32000))
+    got = float(metrics.clap_score_a(x, y, 32000, model=scorer))
+    assert got == pytest.approx(expected, abs=1e-6)
+    batched = metrics.clap_score_a(torch.stack([x, x]), torch.stack([x, y]), 32000, model=scorer)
+    torch.testing.assert_close(batched, torch.tensor([1.0, expected]), atol=1e-5, rtol=0)
+
+
+def test_clap_score_text_and_embedding_agree(scorer: metrics.ClapScorer) -> None:
+    x = torch.as_tensor(_speechlike(1.0, seed=13, sr=32000))
+    by_text = float(metrics.clap_score(x, "Dog", 32000, model=scorer))
+    emb = scorer.text_embedding("Dog")[0] * 5.0  # unnormalised input is normalised
+    by_emb = float(metrics.clap_score(x, emb, 32000, model=scorer))
+    manual = float(scorer.audio_embedding(x, 32000) @ scorer.text_embedding("Dog")[0])
+    assert by_text == pytest.approx(manual, abs=1e-6)
+    assert by_emb == pytest.approx(manual, abs=1e-6)
+    assert -1.0 <= by_text <= 1.0
+
+
+def test_clap_long_audio_averages_10s_windows(scorer: metrics.ClapScorer) -> None:
+    sr = 48000
+    first = torch.as_tensor(_speechlike(10.0, seed=14, sr=sr))
+    second = torch.as_tensor(_speechlike(5.0, seed=15, sr=sr))
+    whole = scorer.audio_embedding(torch.cat([first, second]), sr)
+    e1 = scorer.audio_embedding(first, sr)
+    e2 = scorer.audio_embedding(second, sr)
+    expected = torch.nn.functional.normalize(e1 + 0.5 * e2, dim=-1)
+    torch.testing.assert_close(whole, expected, atol=1e-5, rtol=0)
