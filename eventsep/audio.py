@@ -254,7 +254,9 @@ def save_audio(
     if x.ndim == 1:
         x = x.unsqueeze(0)
     if x.ndim != 2:
-        raise UnsupportedFormatError(f"{p}: expected (channels, samples), got shape {tuple(x.shape)}")
+        raise UnsupportedFormatError(
+            f"{p}: expected (channels, samples), got shape {tuple(x.shape)}"
+        )
     if subtype is None:
         subtype = "FLOAT" if fmt == "WAV" else ("VORBIS" if fmt == "OGG" else "PCM_16")
     data = x.T.numpy()

@@ -321,7 +321,9 @@ _ENTRIES = (
     ),
 )
 
-CATALOGUE: Mapping[str, Checkpoint] = MappingProxyType({e.name: e for e in _ENTRIES})
+_CATALOGUE_DICT: dict[str, Checkpoint] = {e.name: e for e in _ENTRIES}
+#: Every checkpoint by name (read-only view).
+CATALOGUE: Mapping[str, Checkpoint] = MappingProxyType(_CATALOGUE_DICT)
 
 
 # ------------------------------------------------------------------ settings
@@ -475,7 +477,9 @@ class _LocalCopy:
         return None
 
 
-def _offline_error(ckpt: Checkpoint, missing: Iterable[RemoteFile], why: str) -> WeightsNotFoundError:
+def _offline_error(
+    ckpt: Checkpoint, missing: Iterable[RemoteFile], why: str
+) -> WeightsNotFoundError:
     names = ", ".join(f.filename for f in missing)
     folder = cache_dir() / ckpt.name
     return WeightsNotFoundError(
@@ -495,7 +499,9 @@ def _fetch(ckpt: Checkpoint, remote: RemoteFile, folder: Path, progress: bool) -
     downloader = (
         _LocalCopy()
         if scheme == "file"
-        else pooch.HTTPDownloader(progressbar=progress, timeout=(_CONNECT_TIMEOUT_S, _READ_TIMEOUT_S))
+        else pooch.HTTPDownloader(
+            progressbar=progress, timeout=(_CONNECT_TIMEOUT_S, _READ_TIMEOUT_S)
+        )
     )
     try:
         pooch.retrieve(
@@ -507,9 +513,13 @@ def _fetch(ckpt: Checkpoint, remote: RemoteFile, folder: Path, progress: bool) -
             progressbar=progress,
         )
     except ValueError as exc:  # pooch's hash mismatch; it has removed the bad download
-        raise HashMismatchError(f"{ckpt.name}: downloaded {remote.filename} is corrupt: {exc}") from exc
+        raise HashMismatchError(
+            f"{ckpt.name}: downloaded {remote.filename} is corrupt: {exc}"
+        ) from exc
     except (requests.ConnectionError, requests.Timeout) as exc:
-        raise _offline_error(ckpt, [remote], f"the network cannot be reached ({type(exc).__name__})") from exc
+        raise _offline_error(
+            ckpt, [remote], f"the network cannot be reached ({type(exc).__name__})"
+        ) from exc
     except (requests.HTTPError, OSError) as exc:
         raise DownloadError(f"{ckpt.name}: downloading {remote.url} failed: {exc}") from exc
     verify_file(target, remote, name=ckpt.name)

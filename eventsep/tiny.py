@@ -28,8 +28,15 @@ def _corpus() -> list[str]:
 
 @functools.lru_cache(maxsize=2)
 def _build(kind: str) -> PreTrainedTokenizerFast:
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from tokenizers import trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
 
     if kind == "roberta":
         tok = Tokenizer(models.BPE(unk_token=None))

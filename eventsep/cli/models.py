@@ -43,8 +43,10 @@ def _list(args: argparse.Namespace) -> int:
     width = max(len(r["name"]) for r in rows)
     print(f"{'name':<{width}}  {'status':<7}  {'size':>9}  hash      licence / used by")
     for r, ck in zip(rows, hub.CATALOGUE.values()):
-        hashed = "sha256" if all(f.sha256 for f in ck.files) else (
-            "partial" if any(f.sha256 for f in ck.files) else "none"
+        hashed = (
+            "sha256"
+            if all(f.sha256 for f in ck.files)
+            else ("partial" if any(f.sha256 for f in ck.files) else "none")
         )
         print(
             f"{r['name']:<{width}}  {r['status']:<7}  {_size(r['size']):>9}  {hashed:<8}  "

@@ -1,0 +1,203 @@
+"""The checkpoint catalogue, the cache and verified downloads."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from eventsep import hub
+from eventsep.errors import HashMismatchError, UnknownModelError, WeightsNotFoundError
+
+REQUIRED = {
+    "pann-cnn14-max",
+    "pann-cnn14-att",
+    "audiosep-base",
+    "clap-music-speech",
+    "clap-music-speech-hf",
+    "roberta-base",
+    "flowsep-v2",
+    "flowsep-vae",
+    "flowsep-bigvgan",
+    "flan-t5-large",
+    "all-minilm-l6-v2",
+}
+
+
+def test_catalogue_lists_every_checkpoint_the_method_needs():
+    assert REQUIRED <= set(hub.CATALOGUE)
+    for name, ck in hub.CATALOGUE.items():
+        assert ck.name == name
+        assert ck.files and ck.licence and ck.used_by and ck.source
+        for f in ck.files:
+            assert f.url.startswith("https://"), f.url
+            if f.sha256 is not None:
+                assert len(f.sha256) == 64 and int(f.sha256, 16) >= 0
+
+
+def test_catalogue_facts_from_reference():
+    ck = hub.entry("audiosep-base")
+    assert ck.size == 1_264_844_076
+    assert ck.files[0].sha256.startswith("f8cda01b")
+    assert hub.entry("clap-music-speech").size == 2_352_471_003
+    assert hub.entry("pann-cnn14-att").sample_rate == 32000
+    assert hub.entry("flowsep-v2").sample_rate == 16000
+
+
+def test_cache_dir_from_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("EVENTSEP_CACHE", str(tmp_path / "c"))
+    assert hub.cache_dir() == tmp_path / "c"
+    assert hub.local_path("flowsep-vae") == tmp_path / "c" / "flowsep-vae" / "vae.ckpt"
+    assert hub.local_path("roberta-base") == tmp_path / "c" / "roberta-base"
+
+
+@pytest.mark.parametrize("var", ["EVENTSEP_OFFLINE", "HF_HUB_OFFLINE"])
+def test_offline_flags(monkeypatch, var):
+    monkeypatch.delenv("EVENTSEP_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    assert not hub.is_offline()
+    monkeypatch.setenv(var, "1")
+    assert hub.is_offline()
+
+
+def test_unknown_name_suggests_close_match():
+    with pytest.raises(UnknownModelError, match="pann-cnn14-max"):
+        hub.entry("pann-cnn14-mx")
+
+
+def test_offline_missing_file_error_is_fast_and_actionable(offline_cache):
+    start = time.perf_counter()
+    with pytest.raises(WeightsNotFoundError) as info:
+        hub.get("pann-cnn14-max")
+    assert time.perf_counter() - start < 1.0
+    msg = str(info.value)
+    assert "Cnn14_DecisionLevelMax_mAP=0.385.pth" in msg
+    assert str(offline_cache / "pann-cnn14-max") in msg
+    assert "eventsep download pann-cnn14-max" in msg
+
+
+def test_cli_download_offline_fails_under_5s_with_message(offline_cache):
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "eventsep", "download", "pann-cnn14-max"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    elapsed = time.perf_counter() - start
+    assert proc.returncode == 2
+    assert elapsed < 5.0
+    assert "eventsep download pann-cnn14-max" in proc.stderr
+    assert str(offline_cache) in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_cli_list_models_offline_prints_whole_catalogue():
+    proc = subprocess.run(
+        [sys.executable, "-m", "eventsep", "list-models"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for name in REQUIRED:
+        assert name in proc.stdout
+    assert "missing" in proc.stdout
+
+
+def test_minilm_resolves_to_bundled_package_offline():
+    path = hub.get("all-minilm-l6-v2")
+    assert (path / "model.safetensors").is_file()
+    assert hub.is_cached("all-minilm-l6-v2")
+
+
+def _fake_entry(monkeypatch, source: Path, *, sha256: str | None, size: int | None):
+    fake = hub.Checkpoint(
+        name="fake-model",
+        description="test",
+        files=(hub.RemoteFile("weights.bin", source.as_uri(), size=size, sha256=sha256),),
+        source="test",
+        licence="CC0",
+        used_by="tests",
+    )
+    monkeypatch.setitem(hub._CATALOGUE_DICT, "fake-model", fake)
+    return fake
+
+
+def test_download_verifies_hash_and_writes_atomically(tmp_path, monkeypatch):
+    monkeypatch.delenv("EVENTSEP_OFFLINE")
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    payload = b"weights" * 1000
+    src = tmp_path / "mirror.bin"
+    src.write_bytes(payload)
+    _fake_entry(monkeypatch, src, sha256=hashlib.sha256(payload).hexdigest(), size=len(payload))
+    path = hub.download("fake-model", progress=False)
+    assert path.read_bytes() == payload
+    assert not [p for p in path.parent.iterdir() if p.name.endswith(".part")]
+    # A verified file is not fetched again.
+    src.unlink()
+    assert hub.get("fake-model") == path
+
+
+def test_download_with_wrong_hash_leaves_no_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("EVENTSEP_OFFLINE")
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    src = tmp_path / "mirror.bin"
+    src.write_bytes(b"not the weights")
+    _fake_entry(monkeypatch, src, sha256="0" * 64, size=None)
+    with pytest.raises(HashMismatchError):
+        hub.download("fake-model", progress=False)
+    assert not hub.local_path("fake-model").exists()
+
+
+def test_corrupted_cached_file_is_detected(tmp_path, monkeypatch):
+    monkeypatch.delenv("EVENTSEP_OFFLINE")
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    payload = b"\x00\x01" * 5000
+    src = tmp_path / "mirror.bin"
+    src.write_bytes(payload)
+    _fake_entry(monkeypatch, src, sha256=hashlib.sha256(payload).hexdigest(), size=len(payload))
+    path = hub.download("fake-model", progress=False)
+    # Flip bytes in place, keeping the size: only the hash can tell.
+    data = bytearray(path.read_bytes())
+    data[10] ^= 0xFF
+    path.write_bytes(bytes(data))
+    monkeypatch.setenv("EVENTSEP_OFFLINE", "1")
+    with pytest.raises(HashMismatchError, match="eventsep download fake-model --force"):
+        hub.get("fake-model")
+
+
+def test_unhashed_file_is_pinned_at_first_download(tmp_path, monkeypatch):
+    monkeypatch.delenv("EVENTSEP_OFFLINE")
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    src = tmp_path / "mirror.bin"
+    src.write_bytes(b"abc" * 100)
+    _fake_entry(monkeypatch, src, sha256=None, size=None)
+    path = hub.download("fake-model", progress=False)
+    path.write_bytes(b"abd" * 100)  # changed after the first verified download
+    with pytest.raises(HashMismatchError):
+        hub.get("fake-model")
+
+
+def test_download_without_network_raises_weights_not_found(monkeypatch):
+    """No offline flag, but the host cannot be reached: typed error, quickly."""
+    monkeypatch.delenv("EVENTSEP_OFFLINE")
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    fake = hub.Checkpoint(
+        name="fake-remote",
+        description="test",
+        files=(hub.RemoteFile("w.bin", "https://127.0.0.1:9/none.bin"),),
+        source="test",
+        licence="CC0",
+        used_by="tests",
+    )
+    monkeypatch.setitem(hub._CATALOGUE_DICT, "fake-remote", fake)
+    start = time.perf_counter()
+    with pytest.raises(WeightsNotFoundError, match="eventsep download fake-remote"):
+        hub.download("fake-remote", progress=False)
+    assert time.perf_counter() - start < 10
+    assert not hub.local_path("fake-remote").exists()
