@@ -151,6 +151,8 @@ def _zenodo(record: int, filename: str, **kw) -> RemoteFile:
     return RemoteFile(filename=filename, url=url, **kw)
 
 
+_MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
 _ENTRIES = (
     Checkpoint(
         name="pann-cnn14-max",
@@ -275,7 +277,7 @@ _ENTRIES = (
     ),
     Checkpoint(
         name="flan-t5-large",
-        description="FLAN-T5-large tokenizer and config (FlowSep text encoder; weights in flowsep-v2)",
+        description="FLAN-T5-large tokenizer + config (FlowSep text encoder; weights: flowsep-v2)",
         files=tuple(
             _hf("google/flan-t5-large", f)
             for f in (
@@ -300,7 +302,7 @@ _ENTRIES = (
                     "model.safetensors",
                     {
                         "size": 90_868_376,
-                        "sha256": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+                        "sha256": _MINILM_SHA256,
                     },
                 ),
                 ("config.json", {}),
