@@ -228,7 +228,7 @@ def build_mixture(spec: MixtureSpec | str) -> dict:
 
 
 def write_mixtures(out_dir: str | os.PathLike | None = None) -> list[Path]:
-    """Write every example mixture as ``<name>.flac`` plus ``<name>.json``; return the audio paths."""
+    """Write each example mixture as ``<name>.flac`` + ``<name>.json``; return the audio paths."""
     out = Path(out_dir) if out_dir is not None else examples_dir() / "mixtures"
     paths = []
     for spec in MIXTURES:
