@@ -1,0 +1,356 @@
+"""Resumable evaluation of a separator over a benchmark: one durable JSON line per clip.
+
+The harness is decoupled from the pipeline: it takes any callable
+``separate(waveform, sample_rate, prompt)`` returning either a Tensor (the 32 kHz estimate) or an
+object with an ``estimate`` attribute (``EventSepResult``); ``labels`` and ``target_present`` are
+recorded when present.
+
+Durability
+----------
+Rows go to ``<out>/rows.jsonl``. Each row is written with one ``write`` call on an append-only
+descriptor, then flushed and ``fsync``-ed before the next clip starts. On start the file is read
+back: a torn last line (no newline, or not valid JSON) is cut off, the ids already present are
+skipped. Killing the process at any moment therefore loses at most the clip in progress and never
+recomputes a finished one. ``<out>/run.json`` records the benchmark, configuration and profile;
+resuming with different settings is refused (:class:`~eventsep.errors.ConfigError`).
+
+Row contents
+------------
+``id, benchmark, config, profile, prompt, labels, target_present`` and the metrics ``sdr, sdri,
+si_sdr, stoi, estoi, clap, clap_a`` (``null`` when undefined, with ``stoi_reason`` /
+``estoi_reason``), ``stoi_frames``, ``length_adjusted`` (the estimate was cut or zero-padded to the
+reference length), ``error`` (a typed input error for this clip, else ``null``) and ``timing``
+(seconds for ``load``, ``separate``, ``metrics``). Timings are the only fields that differ
+between two runs of a deterministic separator.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from eventsep import metrics as M
+from eventsep.benchmarks import BENCHMARK_SAMPLE_RATE, BenchmarkItem
+from eventsep.errors import BenchmarkError, ConfigError, EventSepError
+
+__all__ = [
+    "ALL_METRICS",
+    "RESULTS_FILE",
+    "RUN_FILE",
+    "ResultsLog",
+    "evaluate",
+    "load_rows",
+    "summarize_rows",
+]
+
+ALL_METRICS = ("sdr", "sdri", "si_sdr", "stoi", "estoi", "clap", "clap_a")
+"""Metrics a row can hold (CLAP ones need a :class:`~eventsep.metrics.ClapScorer`)."""
+RESULTS_FILE = "rows.jsonl"
+RUN_FILE = "run.json"
+_RUN_KEYS = ("benchmark", "config", "profile", "metrics")
+
+Separator = Callable[[torch.Tensor, int, str], Any]
+
+
+class ResultsLog:
+    """Append-only JSON Lines file of result rows, safe against being killed mid-write.
+
+    Parameters
+    ----------
+    path : path
+        The ``.jsonl`` file (created on first append).
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+
+    def load(self, repair: bool = True) -> list[dict[str, Any]]:
+        """Read all complete rows; with ``repair``, cut a torn last line off the file.
+
+        Raises
+        ------
+        BenchmarkError
+            A line other than the last is not valid JSON (the file was edited or damaged).
+        """
+        if not self.path.is_file():
+            return []
+        data = self.path.read_bytes()
+        rows: list[dict[str, Any]] = []
+        good_end = 0
+        pos = 0
+        lines = data.split(b"\n")
+        for i, line in enumerate(lines):
+            last = i == len(lines) - 1
+            end = pos + len(line) + (0 if last else 1)
+            if line.strip():
+                try:
+                    if last:  # no trailing newline: the write was cut short
+                        raise ValueError("torn line")
+                    row = json.loads(line)
+                    if not isinstance(row, dict) or "id" not in row:
+                        raise ValueError("not a row")
+                except ValueError:
+                    if last or all(not rest.strip() for rest in lines[i + 1 :]):
+                        break
+                    raise BenchmarkError(
+                        f"{self.path} line {i + 1} is not a valid result row; move the file away "
+                        "to start over"
+                    ) from None
+                rows.append(row)
+            good_end = end
+            pos = end
+        if repair and good_end < len(data):
+            with open(self.path, "r+b") as fh:
+                fh.truncate(good_end)
+                fh.flush()
+                os.fsync(fh.fileno())
+        return rows
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        """Append one row durably (single write, then fsync)."""
+        line = (json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            view = memoryview(line)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def load_rows(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """Rows of a results folder (without repairing it), in the order they were written."""
+    return ResultsLog(Path(out_dir) / RESULTS_FILE).load(repair=False)
+
+
+def _finite(x: Any) -> float | None:
+    v = float(x)
+    return v if math.isfinite(v) else None
+
+
+def _labels(result: Any) -> list[str] | None:
+    labels = getattr(result, "labels", None)
+    if labels is None:
+        return None
+    if hasattr(labels, "labels"):  # a LabelMatch
+        labels = labels.labels
+    if isinstance(labels, str):
+        return [labels]
+    out = []
+    for lab in labels:
+        out.append(str(getattr(lab, "label", lab)))
+    return out
+
+
+def _present(result: Any) -> bool | None:
+    value = getattr(result, "target_present", None)
+    if value is None:
+        return None
+    if isinstance(value, torch.Tensor):
+        return bool(value.all())
+    return bool(value)
+
+
+def _check_run(out_dir: Path, run: Mapping[str, Any]) -> None:
+    from eventsep.io import write_json_atomic
+
+    path = out_dir / RUN_FILE
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            old = None
+        if isinstance(old, dict):
+            diff = [k for k in _RUN_KEYS if old.get(k) != run.get(k)]
+            if diff:
+                raise ConfigError(
+                    f"{out_dir} holds results of another run ({', '.join(diff)} differ: "
+                    f"{[old.get(k) for k in diff]} vs {[run.get(k) for k in diff]}); "
+                    "use a new --out or the same settings to resume"
+                )
+            return
+    write_json_atomic(path, dict(run))
+
+
+def evaluate(
+    items: Iterable[BenchmarkItem],
+    separate: Separator,
+    out_dir: str | os.PathLike,
+    *,
+    run: Mapping[str, Any] | None = None,
+    clap: M.ClapScorer | None = None,
+    metrics: Sequence[str] = ALL_METRICS,
+    limit: int | None = None,
+    progress: bool = True,
+    sample_rate: int = BENCHMARK_SAMPLE_RATE,
+) -> list[dict[str, Any]]:
+    """Run ``separate`` over benchmark items, appending one durable row per clip; resumable.
+
+    Parameters
+    ----------
+    items : iterable of BenchmarkItem
+    separate : callable ``(waveform (samples,) float32 Tensor, sample_rate, prompt) -> result``
+        ``result`` is a Tensor at ``sample_rate`` or has ``.estimate`` (and optionally
+        ``.sample_rate``, ``.labels``, ``.target_present``).
+    out_dir : path
+        Results folder (``rows.jsonl``, ``run.json``).
+    run : mapping, optional
+        Run description (``benchmark``, ``config``, ``profile``, ...) stored in ``run.json``; the
+        first three are copied into every row.
+    clap : ClapScorer, optional
+        Needed for ``clap`` / ``clap_a``.
+    metrics : sequence of str
+        Subset of :data:`ALL_METRICS`.
+    limit : int, optional
+        Evaluate only the first ``limit`` items.
+    progress : bool
+        Show a tqdm bar with ETA.
+    sample_rate : int
+        Rate (Hz) audio is read at and metrics computed at.
+
+    Returns
+    -------
+    list of dict
+        All rows in the results file for the selected items (old and new), in item order.
+    """
+    from tqdm.auto import tqdm
+
+    from eventsep.audio import load_audio, resample
+
+    unknown = set(metrics) - set(ALL_METRICS)
+    if unknown:
+        raise ConfigError(f"unknown metric(s) {sorted(unknown)}; choose from {ALL_METRICS}")
+    if {"clap", "clap_a"} & set(metrics) and clap is None:
+        raise ConfigError("CLAP metrics need a ClapScorer (clap=...)")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    info = {k: v for k, v in (run or {}).items()}
+    info["metrics"] = list(metrics)
+    _check_run(out, info)
+    log = ResultsLog(out / RESULTS_FILE)
+    done = {row["id"]: row for row in log.load(repair=True)}
+
+    selected = list(items)
+    if limit is not None:
+        selected = selected[: max(int(limit), 0)]
+    todo = [it for it in selected if it.id not in done]
+    bar = tqdm(
+        total=len(selected),
+        initial=len(selected) - len(todo),
+        disable=not progress,
+        desc=f"evaluate {info.get('benchmark', '')}/{info.get('config', '')}".rstrip("/"),
+        unit="clip",
+    )
+    try:
+        for item in todo:
+            row = _evaluate_item(
+                item, separate, info, clap, metrics, sample_rate, load_audio, resample
+            )
+            log.append(row)
+            done[item.id] = row
+            bar.update(1)
+    finally:
+        bar.close()
+    return [done[it.id] for it in selected if it.id in done]
+
+
+def _evaluate_item(
+    item: BenchmarkItem,
+    separate: Separator,
+    info: Mapping[str, Any],
+    clap: M.ClapScorer | None,
+    metrics: Sequence[str],
+    sample_rate: int,
+    load_audio: Callable[..., Any],
+    resample: Callable[..., torch.Tensor],
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": item.id,
+        "benchmark": info.get("benchmark"),
+        "config": info.get("config"),
+        "profile": info.get("profile"),
+        "prompt": item.prompt,
+        "labels": None,
+        "target_present": None,
+        **{m: None for m in metrics},
+        "error": None,
+    }
+    timing: dict[str, float] = {}
+    t0 = time.perf_counter()
+    try:
+        mix, _ = load_audio(item.mixture_path, sample_rate, mono=True)
+        ref, _ = load_audio(item.reference_path, sample_rate, mono=True)
+    except EventSepError as exc:
+        raise BenchmarkError(
+            f"cannot read benchmark audio of clip {item.id!r}: {exc}; rebuild or re-download "
+            "the benchmark (eventsep build-benchmark ...)"
+        ) from exc
+    mix, ref = mix[0], ref[0]
+    if mix.shape != ref.shape:
+        raise BenchmarkError(
+            f"clip {item.id!r}: mixture and reference lengths differ ({mix.shape[-1]} vs "
+            f"{ref.shape[-1]} samples); the benchmark is damaged, rebuild it"
+        )
+    timing["load"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    try:
+        result = separate(mix, sample_rate, item.prompt)
+    except EventSepError as exc:  # an input the method rejects: recorded, not retried
+        row["error"] = f"{type(exc).__name__}: {exc}"
+        timing["separate"] = time.perf_counter() - t0
+        row["timing"] = timing
+        return row
+    timing["separate"] = time.perf_counter() - t0
+    est = result if isinstance(result, torch.Tensor) else result.estimate
+    est = torch.as_tensor(est).detach().float().cpu().reshape(-1)
+    est_sr = int(getattr(result, "sample_rate", sample_rate) or sample_rate)
+    if est_sr != sample_rate:
+        est = resample(est, est_sr, sample_rate)
+    n = ref.shape[-1]
+    row["length_adjusted"] = est.shape[-1] != n
+    est = est[:n] if est.shape[-1] >= n else torch.nn.functional.pad(est, (0, n - est.shape[-1]))
+    if not isinstance(result, torch.Tensor):
+        row["labels"] = _labels(result)
+        row["target_present"] = _present(result)
+
+    t0 = time.perf_counter()
+    if "sdr" in metrics:
+        row["sdr"] = _finite(M.sdr(est, ref))
+    if "sdri" in metrics:
+        row["sdri"] = _finite(M.sdri(est, ref, mix))
+    if "si_sdr" in metrics:
+        row["si_sdr"] = _finite(M.si_sdr(est, ref))
+    for name, fn in (("stoi", M.stoi), ("estoi", M.estoi)):
+        if name in metrics:
+            res = fn(est, ref, sample_rate)
+            row[name] = _finite(res.value)
+            row[f"{name}_reason"] = res.reason
+            row["stoi_frames"] = res.active_frames
+    if clap is not None and {"clap", "clap_a"} & set(metrics):
+        both = clap.audio_embedding(torch.stack([est, ref]), sample_rate)  # one pass, 2 rows
+        if "clap" in metrics:
+            row["clap"] = _finite(both[0] @ clap.text_embedding(item.prompt)[0])
+        if "clap_a" in metrics:
+            row["clap_a"] = _finite(both[0] @ both[1])
+    timing["metrics"] = time.perf_counter() - t0
+    row["timing"] = timing
+    return row
+
+
+def summarize_rows(
+    rows: Iterable[Mapping[str, Any]], metrics: Sequence[str] = ALL_METRICS
+) -> dict[str, M.MetricSummary]:
+    """Mean of each metric over rows, skipping and counting undefined values (``null``)."""
+    rows = list(rows)
+    return {m: M.summarize(r.get(m) for r in rows) for m in metrics}
