@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from transformers import ClapTextConfig
 
 from eventsep.errors import (
     CheckpointMismatchError,
@@ -39,7 +40,7 @@ from eventsep.separators.clap_text import (
     clap_text_config,
     clap_text_state_from_audiosep,
 )
-from eventsep.separators.resunet import ResUNet30
+from eventsep.separators.resunet import RELEASED_CHANNELS, ResUNet30
 
 __all__ = ["AudioSepSeparator", "ResUNet30", "ClapTextEncoder", "seeded_init_", "chunk_geometry"]
 
@@ -172,9 +173,20 @@ class AudioSepSeparator(nn.Module):
 
     @classmethod
     def from_state_dict(
-        cls, state_dict: Mapping[str, torch.Tensor], tokenizer: object, **kwargs: object
+        cls,
+        state_dict: Mapping[str, torch.Tensor],
+        tokenizer: object,
+        *,
+        channels: Sequence[int] | None = None,
+        text_config: ClapTextConfig | None = None,
+        **kwargs: object,
     ) -> AudioSepSeparator:
-        """Build the real-size model from a Lightning ``state_dict`` (keys as in the checkpoint).
+        """Build the model from a Lightning ``state_dict`` (keys as in the checkpoint).
+
+        ``channels`` and ``text_config`` default to the released configuration
+        (:data:`~eventsep.separators.resunet.RELEASED_CHANNELS`, :func:`clap_text_config`);
+        other values serve reduced test checkpoints. The condition size follows the text
+        projection width.
 
         Loading is strict: every ``ss_model.*`` key except the conv-STFT constants and every
         CLAP text key must match; the CLAP audio tower and loss heads
@@ -190,9 +202,13 @@ class AudioSepSeparator(nn.Module):
         if stray:
             raise CheckpointMismatchError(f"unexpected keys in AudioSep checkpoint: {stray[:10]}")
         ss = {k[len(SS_PREFIX) :]: v for k, v in state_dict.items() if k.startswith(SS_PREFIX)}
-        sep = ResUNet30()
+        text_config = clap_text_config() if text_config is None else text_config
+        sep = ResUNet30(
+            channels=RELEASED_CHANNELS if channels is None else channels,
+            condition_size=text_config.projection_dim,
+        )
         sep.load_checkpoint_state(ss)
-        text = ClapTextEncoder(clap_text_config(), tokenizer)
+        text = ClapTextEncoder(text_config, tokenizer)
         text.load_text_state(clap_text_state_from_audiosep(state_dict))
         return cls(sep, text, **kwargs).eval()
 
@@ -201,6 +217,8 @@ class AudioSepSeparator(nn.Module):
         cls, path: str | Path, tokenizer: object | None = None, **kwargs: object
     ) -> AudioSepSeparator:
         """Load ``audiosep_base_4M_steps.ckpt`` (Lightning format, key ``state_dict``).
+
+        Keyword arguments go to :meth:`from_state_dict` and the constructor.
 
         ``tokenizer`` defaults to ``roberta-base`` from the cache (``eventsep.hub``), which raises
         :class:`~eventsep.errors.WeightsNotFoundError` offline when it is missing.
