@@ -260,7 +260,7 @@ def _crossfade_window(length: int, fade_in: int, fade_out: int) -> torch.Tensor:
 def seeded_init_(module: nn.Module, seed: int) -> nn.Module:
     """Fill every parameter from a seeded generator in state-dict order (deterministic).
 
-    Weights ~ N(0, 1/fan_in); biases ~ N(0, 0.02); 1-d norm scales ~ 1 + N(0, 0.1); SnakeBeta
+    Weights ~ N(0, 1/fan_in) (vocoder: half that std, conv_post a tenth); biases ~ N(0, 0.02); 1-d norm scales ~ 1 + N(0, 0.1); SnakeBeta
     log-parameters ~ N(0, 0.1). Buffers are left alone.
     """
     g = torch.Generator().manual_seed(seed)
@@ -272,6 +272,9 @@ def seeded_init_(module: nn.Module, seed: int) -> nn.Module:
                 if "ups." in name and p.ndim == 3:  # ConvTranspose1d: (in, out, k)
                     fan_in = shape[0] * shape[2] // 2
                 val = torch.randn(shape, generator=g) / math.sqrt(max(fan_in, 1))
+                if name.startswith("vocoder."):
+                    # keep the random vocoder out of tanh saturation
+                    val = val * (0.2 if "conv_post" in name else 0.5)
             elif name.endswith("bias"):
                 val = 0.02 * torch.randn(shape, generator=g)
             elif name.endswith((".alpha", ".beta")):

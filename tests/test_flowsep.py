@@ -1,0 +1,424 @@
+"""FlowSep: components against stored reference numbers, converter, sampler and separate().
+
+The expected slices were computed once by running the authors' modules (openaimodel.UNetModel,
+diffusionmodules Encoder/Decoder, bigvgan.BigVGAN, TacotronSTFT, solve_euler) on the same
+deterministic weights as ``FlowSepSeparator.from_config(tiny_config(), seed=0)`` with
+``scale_factor = 0.7``; ours agreed with them to <= 1.2e-6 relative L2 everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from eventsep.errors import AudioError, CheckpointMismatchError, ConfigError, NonFiniteAudioError
+from eventsep.separators.bigvgan import kaiser_sinc_filter
+from eventsep.separators.flowsep import (
+    FlowSepSeparator,
+    euler_sample,
+    segment_starts,
+    tiny_config,
+)
+from eventsep.separators.flowsep_convert import (
+    convert_flowsep_state_dict,
+    fold_weight_norm,
+    unet_key_map,
+    vae_key,
+)
+from eventsep.separators.flowsep_mel import log_mel_spectrogram, mel_filterbank
+
+TOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def model() -> FlowSepSeparator:
+    from eventsep.tiny import tiny_tokenizer
+
+    tok = tiny_tokenizer("t5")
+    m = FlowSepSeparator.from_config(tiny_config(vocab_size=len(tok)), tok, seed=0)
+    with torch.no_grad():
+        m.scale_factor.fill_(0.7)
+    return m
+
+
+@pytest.fixture(scope="module")
+def inputs(model):
+    """The random inputs of the reference run, drawn in the same order."""
+    cfg = model.config
+    g = torch.Generator().manual_seed(1)
+    t, f = cfg.frames // 4, cfg.n_mels // 4
+    x = torch.randn(1, 8, t, f, generator=g)
+    mix = torch.randn(1, 8, t, f, generator=g)
+    hidden = torch.randn(1, 50, cfg.text_dim, generator=g)
+    mask = torch.zeros(1, 50)
+    mask[:, :7] = 1
+    wav = 0.4 * torch.randn(1, cfg.segment_samples, generator=g)
+    wav_full = 0.4 * torch.randn(1, 163840, generator=g)
+    mel = torch.randn(1, 64, 64, generator=g) - 4
+    return {
+        "x": x,
+        "mix": mix,
+        "hidden": hidden,
+        "mask": mask,
+        "wav": wav,
+        "mel": mel,
+        "wav_full": wav_full,
+    }
+
+
+def _close(actual: torch.Tensor, expected: list[float], atol: float = 2e-4) -> None:
+    torch.testing.assert_close(
+        actual.flatten()[: len(expected)], torch.tensor(expected), atol=atol, rtol=1e-3
+    )
+
+
+# ------------------------------------------------------------------ front end
+def test_mel_filterbank_is_slaney():
+    b = mel_filterbank()
+    assert b.shape == (64, 513)
+    assert (b >= 0).all()
+    # librosa.filters.mel(sr=16000, n_fft=1024, n_mels=64, fmax=8000): rel. L2 diff 4e-8
+    assert [int(b[i].argmax()) for i in (0, 10, 63)] == [3, 33, 488]
+    torch.testing.assert_close(
+        torch.stack([b[0].sum(), b[10].sum(), b[63].sum()]),
+        torch.tensor([0.0639935, 0.0639935, 0.0640037]),
+        atol=1e-6,
+        rtol=1e-5,
+    )
+
+
+def test_log_mel_drops_last_frame_and_clamps():
+    silent = torch.zeros(1, 163840)
+    lm = log_mel_spectrogram(silent, mel_filterbank())
+    assert lm.shape == (1, 1024, 64)  # reference: 1025 frames, first 1024 kept
+    torch.testing.assert_close(lm, torch.full_like(lm, float(torch.log(torch.tensor(1e-5)))))
+
+
+def test_log_mel_clips_to_unit_range():
+    x = torch.randn(1, 16000, generator=torch.Generator().manual_seed(0))
+    a = log_mel_spectrogram(3 * x, mel_filterbank())
+    b = log_mel_spectrogram((3 * x).clamp(-1, 1), mel_filterbank())
+    torch.testing.assert_close(a, b)
+
+
+def test_kaiser_filter_unit_dc_gain():
+    f = kaiser_sinc_filter(0.25, 0.3, 12)
+    assert f.shape == (1, 1, 12)
+    assert abs(float(f.sum()) - 1.0) < 1e-6
+    torch.testing.assert_close(f.flatten(), f.flatten().flip(0))
+
+
+# ----------------------------------------------------- components vs reference
+@pytest.mark.parametrize(
+    ("t", "expected", "norm"),
+    [
+        (0.0, [-0.26506, -0.613421, -0.989023, -1.16037], 37.39688),
+        (0.35, [-0.259492, -0.618787, -1.01125, -1.174785], 37.37922),
+        (0.95, [-0.2463, -0.627424, -1.041089, -1.192311], 37.36129),
+    ],
+)
+def test_unet_velocity_matches_reference(model, inputs, t, expected, norm):
+    v = model.velocity(
+        inputs["x"], inputs["mix"], torch.tensor(t), inputs["hidden"], inputs["mask"]
+    )
+    assert v.shape == inputs["x"].shape
+    _close(v, expected)
+    assert abs(float(v.norm()) - norm) / norm < TOL
+
+
+def test_unet_ignores_padded_text_positions(model, inputs):
+    hidden2 = inputs["hidden"].clone()
+    hidden2[:, 7:] = 100.0  # masked positions
+    a = model.velocity(
+        inputs["x"], inputs["mix"], torch.tensor(0.3), inputs["hidden"], inputs["mask"]
+    )
+    b = model.velocity(inputs["x"], inputs["mix"], torch.tensor(0.3), hidden2, inputs["mask"])
+    torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize(
+    ("steps", "expected"),
+    [
+        (1, [1.738867, -0.089097, -1.613583, -1.936773]),
+        (3, [1.729846, -0.04672, -1.633281, -2.005515]),
+    ],
+)
+def test_euler_matches_reference(model, inputs, steps, expected):
+    noise = torch.randn(inputs["x"].shape, generator=torch.Generator().manual_seed(5))
+    out = euler_sample(
+        lambda x, t: model.velocity(x, inputs["mix"], t, inputs["hidden"], inputs["mask"]),
+        noise,
+        steps,
+    )
+    _close(out, expected)
+
+
+def test_euler_integrates_constant_velocity_exactly():
+    x0 = torch.zeros(2, 3)
+    out = euler_sample(lambda x, t: torch.ones_like(x) * 2.0, x0, 7)
+    torch.testing.assert_close(out, torch.full((2, 3), 2.0))
+    with pytest.raises(ConfigError):
+        euler_sample(lambda x, t: x, x0, 0)
+
+
+def test_vae_matches_reference(model, inputs):
+    lm = model.mel(inputs["wav"])
+    dist = model.vae.encode(lm.unsqueeze(1)).latent_dist
+    _close(dist.mean, [0.127191, 0.029799, 0.119986, 0.083341])
+    z = dist.mean * 0.7
+    assert model.encode_latent(lm, "mean").allclose(z)
+    _close(model.decode_latent(z), [-0.000553, 0.076622, -0.113453, 0.163312])
+
+
+def test_posterior_sample_is_seeded(model, inputs):
+    lm = model.mel(inputs["wav"])
+    a = model.encode_latent(lm, "sample", torch.Generator().manual_seed(3))
+    b = model.encode_latent(lm, "sample", torch.Generator().manual_seed(3))
+    c = model.encode_latent(lm, "sample", torch.Generator().manual_seed(4))
+    torch.testing.assert_close(a, b)
+    assert not torch.allclose(a, c)
+    with pytest.raises(ConfigError):
+        model.encode_latent(lm, "median")
+
+
+def test_vocoder_matches_reference(model, inputs):
+    wav = model.vocoder(inputs["mel"].transpose(1, 2))
+    assert wav.shape == (1, 1, 64 * 160 + 32)  # reference length: 160 * frames + 32
+    _close(wav.flatten()[1000:], [0.018949, 0.015721, 0.018395, 0.02714], atol=2e-5)
+    assert model.vocode(inputs["mel"]).shape == (1, 64 * 160)
+
+
+def test_text_encoder(model):
+    hidden, mask = model.encode_text(["a dog barking"])
+    assert hidden.shape == (1, 50, 32)
+    assert int(mask.sum()) == 7
+    _close(hidden, [-1.1273, -0.758818, 1.208013, 0.042153])
+
+
+# ------------------------------------------------------------------ converter
+def _unet_ref_key(key: str, inv: dict[str, str]) -> str:
+    res = {
+        "norm1": "in_layers.0",
+        "conv1": "in_layers.2",
+        "time_emb_proj": "emb_layers.1",
+        "norm2": "out_layers.0",
+        "conv2": "out_layers.3",
+        "conv_shortcut": "skip_connection",
+    }
+    parts = key.split(".")
+    for n in range(len(parts) - 1, 0, -1):
+        head = ".".join(parts[:n])
+        if head in inv:
+            rest = parts[n:]
+            if ".resnets." in head:
+                rest = [res[rest[0]], *rest[1:]]
+            return ".".join([inv[head], *rest])
+    raise KeyError(key)
+
+
+def _vae_ref_key(key: str, levels: int) -> str:
+    rules = [
+        (r"(encoder|decoder)\.conv_norm_out\.(.+)", lambda m: f"{m[1]}.norm_out.{m[2]}"),
+        (
+            r"encoder\.down_blocks\.(\d+)\.resnets\.(\d+)\.(.+)",
+            lambda m: f"encoder.down.{m[1]}.block.{m[2]}.{m[3]}",
+        ),
+        (
+            r"encoder\.down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.+)",
+            lambda m: f"encoder.down.{m[1]}.downsample.conv.{m[2]}",
+        ),
+        (
+            r"decoder\.up_blocks\.(\d+)\.resnets\.(\d+)\.(.+)",
+            lambda m: f"decoder.up.{levels - 1 - int(m[1])}.block.{m[2]}.{m[3]}",
+        ),
+        (
+            r"decoder\.up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.+)",
+            lambda m: f"decoder.up.{levels - 1 - int(m[1])}.upsample.conv.{m[2]}",
+        ),
+        (
+            r"(encoder|decoder)\.mid_block\.resnets\.(\d)\.(.+)",
+            lambda m: f"{m[1]}.mid.block_{int(m[2]) + 1}.{m[3]}",
+        ),
+        (
+            r"(encoder|decoder)\.mid_block\.attentions\.0\.(group_norm|to_q|to_k|to_v|to_out\.0)\.(.+)",
+            lambda m: (
+                f"{m[1]}.mid.attn_1."
+                + {
+                    "group_norm": "norm",
+                    "to_q": "q",
+                    "to_k": "k",
+                    "to_v": "v",
+                    "to_out.0": "proj_out",
+                }[m[2]]
+                + f".{m[3]}"
+            ),
+        ),
+    ]
+    for pat, fn in rules:
+        m = re.fullmatch(pat, key)
+        if m:
+            return fn(m).replace("conv_shortcut", "nin_shortcut")
+    return key
+
+
+def _fake_reference_checkpoint(model: FlowSepSeparator) -> dict[str, torch.Tensor]:
+    """The tiny model's weights laid out like a FlowSep Lightning checkpoint."""
+    cfg = model.config
+    sd = model.state_dict()
+    inv = {
+        v: k
+        for k, v in unet_key_map(
+            len(cfg.unet_mult), cfg.unet_res_blocks, cfg.unet_attention_levels
+        ).items()
+    }
+    ckpt: dict[str, torch.Tensor] = {}
+    for k, v in sd.items():
+        if k.startswith("unet."):
+            ref = _unet_ref_key(k[5:], inv)
+            ckpt["model.diffusion_model." + ref] = torch.zeros_like(v)  # raw != EMA
+            ckpt["model_ema.diffusion_model" + ref.replace(".", "")] = v
+        elif k.startswith("vae."):
+            ref = _vae_ref_key(k[4:], len(cfg.vae_channels))
+            if ".attn_1." in ref and ref.endswith("weight") and v.ndim == 2:
+                v = v[:, :, None, None]
+            ckpt["first_stage_model." + ref] = v
+        elif k.startswith("vocoder."):
+            ckpt["first_stage_model.vocoder." + k[8:]] = v
+        elif k.startswith("text_encoder."):
+            ckpt["cond_stage_models.0.model." + k[13:]] = v
+    ckpt["scale_factor"] = torch.tensor(0.7)
+    ckpt["first_stage_model.loss.logvar"] = torch.zeros(())
+    ckpt["model_ema.num_updates"] = torch.tensor(100)
+    return ckpt
+
+
+def test_converter_round_trip_is_strict_and_reports_left_over(model):
+    cfg = model.config
+    ckpt = _fake_reference_checkpoint(model)
+    kw = dict(
+        unet_levels=len(cfg.unet_mult),
+        unet_res_blocks=cfg.unet_res_blocks,
+        unet_attention_levels=cfg.unet_attention_levels,
+        vae_levels=len(cfg.vae_channels),
+    )
+    sd, report = convert_flowsep_state_dict(ckpt, **kw)
+    fresh = FlowSepSeparator(cfg, model.tokenizer)
+    fresh.load_state_dict(sd, strict=True)
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(fresh.state_dict()[k], v, msg=k)
+    assert report.left_over == ["first_stage_model.loss.logvar", "model_ema.num_updates"]
+    assert report.used["unet"] == 460 and report.used["vae"] == 148
+    assert "EMA" in report.summary()
+    raw, _ = convert_flowsep_state_dict(ckpt, use_ema=False, **kw)
+    assert all(float(v.abs().sum()) == 0 for k, v in raw.items() if k.startswith("unet."))
+    del ckpt["model_ema.diffusion_modelout2weight"]
+    with pytest.raises(CheckpointMismatchError):
+        convert_flowsep_state_dict(ckpt, **kw)
+
+
+def test_vae_key_rules():
+    assert vae_key("encoder.down.1.block.0.nin_shortcut.weight", 3) == (
+        "encoder.down_blocks.1.resnets.0.conv_shortcut.weight"
+    )
+    assert (
+        vae_key("decoder.up.2.upsample.conv.bias", 3)
+        == "decoder.up_blocks.0.upsamplers.0.conv.bias"
+    )
+    assert vae_key("decoder.mid.attn_1.proj_out.weight", 3) == (
+        "decoder.mid_block.attentions.0.to_out.0.weight"
+    )
+    assert vae_key("loss.discriminator.main.0.weight", 3) is None
+
+
+def test_fold_weight_norm():
+    conv = torch.nn.utils.parametrizations.weight_norm(torch.nn.Conv1d(3, 4, 5))
+    g = conv.parametrizations.weight.original0.detach()
+    v = conv.parametrizations.weight.original1.detach()
+    out = fold_weight_norm({"c.weight_g": g, "c.weight_v": v, "c.bias": conv.bias.detach()})
+    assert set(out) == {"c.weight", "c.bias"}
+    torch.testing.assert_close(out["c.weight"], conv.weight.detach())
+
+
+def test_full_size_key_layout():
+    """The full-size UNet map covers every diffusers key (strictness at full size)."""
+    from eventsep.separators.flowsep import full_config
+
+    cfg = full_config()
+    pm = unet_key_map(4, 2, (1, 2, 3))
+    assert pm["input_blocks.9.0.op"] == "down_blocks.2.downsamplers.0.conv"
+    assert pm["output_blocks.2.3.conv"] == "up_blocks.0.upsamplers.0.conv"
+    assert pm["output_blocks.8.3.conv"] == "up_blocks.2.upsamplers.0.conv"
+    assert pm["output_blocks.11.0"] == "up_blocks.3.resnets.2"
+    kw = cfg.unet_kwargs()
+    assert kw["attention_head_dim"] == (4, 8, 12, 20)
+    assert kw["block_out_channels"] == (128, 256, 384, 640)
+    assert kw["in_channels"] == 16 and kw["out_channels"] == 16
+
+
+# ------------------------------------------------------------------ separate()
+def _audio(n: int, seed: int = 0) -> torch.Tensor:
+    return 0.2 * torch.randn(n, generator=torch.Generator().manual_seed(seed))
+
+
+def test_separate_random_segment_contract(model):
+    seg = model.config.segment_samples
+    x = _audio(seg + 5000)
+    out = model.separate(x, 16000, "dog barking", seed=0, steps=2)
+    assert out.sample_rate == 16000
+    assert out.length == seg and out.waveform.shape == (seg,)
+    assert 0 <= out.start <= 5000
+    assert out.gain == pytest.approx(
+        0.5
+        / float(
+            (x[out.start : out.start + seg] - x[out.start : out.start + seg].mean()).abs().max()
+        ),
+        rel=1e-4,
+    )
+    again = model.separate(x, 16000, "dog barking", seed=0, steps=2)
+    assert again.start == out.start
+    torch.testing.assert_close(again.waveform, out.waveform, rtol=0, atol=0)
+    other = model.separate(x, 16000, "dog barking", seed=1, steps=2)
+    assert not torch.allclose(other.waveform, out.waveform)
+    mean = model.separate(x, 16000, "dog barking", seed=0, steps=2, latent="mean")
+    assert torch.isfinite(mean.waveform).all()
+
+
+def test_separate_short_input_is_padded_and_cropped(model):
+    x = _audio(7000)
+    out = model.separate(x.unsqueeze(0), 16000, "speech", steps=1)
+    assert out.start == 0 and out.length == 7000 and out.waveform.shape == (7000,)
+
+
+def test_separate_full_covers_input(model):
+    seg = model.config.segment_samples
+    n = 2 * seg + 3000
+    out = model.separate(_audio(n), 16000, "speech", segment="full", steps=1, overlap_seconds=0.2)
+    assert out.start == 0 and out.length == n and out.waveform.shape == (n,)
+    assert torch.isfinite(out.waveform).all()
+    assert float(out.waveform.abs().max()) > 0
+
+
+def test_segment_starts():
+    assert segment_starts(100, 200, 50) == [0]
+    assert segment_starts(500, 200, 50) == [0, 150, 300]
+    s = segment_starts(460, 200, 50)
+    assert s[0] == 0 and s[-1] == 260 and all(b - a <= 150 for a, b in zip(s, s[1:]))
+
+
+def test_separate_rejects_bad_input(model):
+    with pytest.raises(AudioError):
+        model.separate(torch.zeros(2, 100), 16000, "x")
+    with pytest.raises(NonFiniteAudioError):
+        model.separate(torch.tensor([0.0, float("nan")] * 100), 16000, "x")
+    with pytest.raises(ConfigError):
+        model.separate(_audio(1000), 16000, "x", segment="middle", steps=1)
+
+
+@pytest.mark.weights("flowsep-v2", "flan-t5-large")
+def test_pretrained_loads_strictly():
+    m = FlowSepSeparator.from_pretrained()
+    assert float(m.scale_factor) > 0
+    out = m.separate(_audio(16000 * 3), 16000, "a dog barking", steps=2)
+    assert out.waveform.shape == (48000,)
