@@ -1,0 +1,166 @@
+"""Tests of eventsep.evaluate: durable rows, resume, and a SIGKILL in the middle of a CLI run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from eventsep import benchmarks as B
+from eventsep.audio import save_audio
+from eventsep.errors import BenchmarkError, ConfigError, SilentAudioError
+from eventsep.evaluate import RESULTS_FILE, ResultsLog, evaluate, load_rows, summarize_rows
+
+REPO = Path(__file__).resolve().parents[1]
+SR = 32000
+
+
+def test_results_log_repairs_torn_last_line(tmp_path: Path) -> None:
+    log = ResultsLog(tmp_path / "rows.jsonl")
+    log.append({"id": "a", "x": 1})
+    log.append({"id": "b", "x": 2})
+    with open(log.path, "ab") as fh:
+        fh.write(b'{"id": "c", "x"')  # killed mid-write
+    assert [r["id"] for r in log.load()] == ["a", "b"]
+    assert log.path.read_bytes().endswith(b'"x": 2}\n')  # torn bytes cut off
+    log.append({"id": "c", "x": 3})
+    assert [r["id"] for r in log.load()] == ["a", "b", "c"]
+    with open(log.path, "ab") as fh:
+        fh.write(b"garbage\n")
+    log.append({"id": "d"})
+    with pytest.raises(BenchmarkError, match="line 4"):
+        log.load()
+
+
+def _bench(tmp_path: Path, n: int = 3) -> B.Benchmark:
+    g = torch.Generator().manual_seed(0)
+    rows = ["idx,caption,src_wav,noise_wav"]
+    for i in range(n):
+        ref = torch.randn(SR, generator=g) * 0.1
+        save_audio(tmp_path / f"segment-{i}.wav", ref, SR, subtype="FLOAT")
+        save_audio(
+            tmp_path / f"mixture-{i}.wav",
+            ref + 0.1 * torch.randn(SR, generator=g),
+            SR,
+            subtype="FLOAT",
+        )
+        rows.append(f"{i},label{i},a.wav,b.wav")
+    (tmp_path / "metadata.csv").write_text("\n".join(rows) + "\n")
+    return B.read_benchmark("folder", tmp_path)
+
+
+class _Half:
+    """Separator returning half the mixture; fails with a typed error on prompt ``label1``."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, waveform: torch.Tensor, sample_rate: int, prompt: str) -> torch.Tensor:
+        self.calls += 1
+        if prompt == "label1":
+            raise SilentAudioError("nothing there")
+        return 0.5 * waveform
+
+
+def test_evaluate_rows_resume_and_errors(tmp_path: Path) -> None:
+    bench = _bench(tmp_path / "bench")
+    sep = _Half()
+    out = tmp_path / "res"
+    run = {"benchmark": "folder", "config": "half", "profile": "test"}
+    metrics = ("sdr", "sdri", "si_sdr", "stoi")
+    rows = evaluate(bench, sep, out, run=run, metrics=metrics, limit=2, progress=False)
+    assert [r["id"] for r in rows] == ["0", "1"] and sep.calls == 2
+    assert rows[0]["sdr"] == pytest.approx(10 * torch.log10(torch.tensor(2.0)).item(), abs=0.3)
+    assert rows[0]["si_sdr"] == pytest.approx(0.0, abs=0.5) and rows[0]["config"] == "half"
+    assert rows[1]["error"].startswith("SilentAudioError") and rows[1]["sdr"] is None
+    rows = evaluate(bench, sep, out, run=run, metrics=metrics, progress=False)
+    assert sep.calls == 3  # only clip 2 was new
+    assert [r["id"] for r in load_rows(out)] == ["0", "1", "2"]
+    summary = summarize_rows(rows, metrics)
+    assert summary["sdr"].count == 2 and summary["sdr"].skipped == 1
+    with pytest.raises(ConfigError, match="config differ"):
+        evaluate(bench, sep, out, run={**run, "config": "other"}, metrics=metrics)
+    with pytest.raises(ConfigError, match="ClapScorer"):
+        evaluate(bench, sep, tmp_path / "r2", metrics=("clap",))
+
+
+def _cli(out: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    cmd = [
+        sys.executable,
+        "-m",
+        "eventsep",
+        "evaluate",
+        "--benchmark",
+        "tiny",
+        "--config",
+        "mixture",
+        "--profile",
+        "tiny-random",
+        "--out",
+        str(out),
+        "--limit",
+        "4",
+        "--quiet",
+        *extra,
+    ]
+    return subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _assert_rows_equal(got: list[dict], want: list[dict]) -> None:
+    """Equal rows except timings; floats to 1e-6 (BLAS threads may change the last bits)."""
+    assert [r["id"] for r in got] == [r["id"] for r in want]
+    for g, w in zip(got, want, strict=True):
+        assert set(g) == set(w)
+        for key in g.keys() - {"timing"}:
+            if isinstance(w[key], float):
+                assert g[key] == pytest.approx(w[key], rel=1e-6, abs=1e-9), (g["id"], key)
+            else:
+                assert g[key] == w[key], (g["id"], key)
+
+
+def test_sigkill_midway_then_restart_equals_uninterrupted_run(tmp_path: Path) -> None:
+    from eventsep.metrics import ClapScorer
+
+    bench = B.read_benchmark("tiny")  # built once in the shared test cache
+    killed = tmp_path / "killed"
+    proc = _cli(killed, "--throttle", "1.0")
+    deadline = time.monotonic() + 80
+    rows_file = killed / RESULTS_FILE
+    while time.monotonic() < deadline and proc.poll() is None:
+        if rows_file.is_file() and rows_file.read_bytes().count(b"\n") >= 2:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    n_before = len(ResultsLog(rows_file).load(repair=False))
+    assert 2 <= n_before < 4
+    restart = _cli(killed)
+    out, err = restart.communicate()
+    assert restart.returncode == 0, err.decode()[-2000:]
+    assert "4 rows" in out.decode()
+    run = json.loads((killed / "run.json").read_text())
+    assert run["benchmark"] == "tiny" and run["config"] == "mixture"
+    # the uninterrupted reference run, in-process through the same harness
+    clean = evaluate(
+        bench,
+        lambda waveform, sample_rate, prompt: waveform,
+        tmp_path / "fresh",
+        run={k: run[k] for k in ("benchmark", "config", "config_fields", "profile", "data")},
+        clap=ClapScorer.tiny_random(),
+        limit=4,
+        progress=False,
+    )
+    resumed = load_rows(killed)
+    ids = [r["id"] for r in resumed]
+    assert len(ids) == len(set(ids)) == 4
+    _assert_rows_equal(resumed, clean)
+    assert all(r["clap"] is not None and r["stoi"] is not None for r in clean)
