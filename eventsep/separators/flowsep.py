@@ -260,8 +260,9 @@ def _crossfade_window(length: int, fade_in: int, fade_out: int) -> torch.Tensor:
 def seeded_init_(module: nn.Module, seed: int) -> nn.Module:
     """Fill every parameter from a seeded generator in state-dict order (deterministic).
 
-    Weights ~ N(0, 1/fan_in) (vocoder: half that std, conv_post a tenth); biases ~ N(0, 0.02); 1-d norm scales ~ 1 + N(0, 0.1); SnakeBeta
-    log-parameters ~ N(0, 0.1). Buffers are left alone.
+    Weights ~ N(0, 1/fan_in) (vocoder: 0.5x, its conv_post 0.2x); biases ~ N(0, 0.02);
+    1-d norm scales ~ 1 + N(0, 0.1); SnakeBeta log-parameters ~ N(0, 0.1). Buffers are left
+    alone.
     """
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
