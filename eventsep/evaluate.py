@@ -141,6 +141,8 @@ def _finite(x: Any) -> float | None:
 def _labels(result: Any) -> list[str] | None:
     labels = getattr(result, "labels", None)
     if labels is None:
+        labels = getattr(result, "match", None)
+    if labels is None:
         return None
     if hasattr(labels, "labels"):  # a LabelMatch
         labels = labels.labels

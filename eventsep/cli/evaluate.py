@@ -24,26 +24,20 @@ from eventsep.errors import ConfigError
 
 __all__ = ["PRESETS", "build_separator", "main", "register", "resolve_config"]
 
-_FUSIONS = {
-    "rate": "rate",
-    "band": "band",
-    "reverse-band": "reverse_band",
-    "progressive": "progressive",
-    "reverse-progressive": "reverse_progressive",
-}
+_FUSIONS = ("rate", "band", "reverse-band", "progressive", "reverse-progressive")
 
 #: Named configurations: ``EventSepConfig`` field overrides. ``mixture`` is special (no model).
 PRESETS: Mapping[str, Mapping[str, Any]] = {
     "mixture": {},
     "audiosep": {"mode": "audiosep", "mask": "none"},
     "flowsep": {"mode": "flowsep", "mask": "none"},
-    "eventsep": {"mode": "eventsep"},
+    "eventsep": {"mode": "ensemble"},
     **{
         f"audiosep+{kind}{tau:.2f}": {"mode": "audiosep", "mask": kind, "threshold": tau}
         for kind in ("hard", "soft")
         for tau in (0.55, 0.60, 0.65, 0.70)
     },
-    **{f"ensemble-{name}": {"mode": "eventsep", "fusion": rule} for name, rule in _FUSIONS.items()},
+    **{f"ensemble-{rule}": {"mode": "ensemble", "fusion_rule": rule} for rule in _FUSIONS},
 }
 
 
