@@ -7,12 +7,12 @@
    the command that gets what is missing).
 2. A kernelspec for the running interpreter is written to a private folder, so papermill works in
    a fresh virtual environment where no kernel was ever registered.
-3. Each notebook runs with its ``parameters`` cell filled from the :class:`Profile`; the executed
-   copy goes to ``<out>/notebooks/``; the outputs each notebook promises (:attr:`NotebookSpec.outputs`)
-   are checked to exist and be non-empty.
-4. ``<out>/provenance.json`` records package versions, git commit, seed, profile, device, per-notebook
-   durations and the output files. It is written after every notebook, so it also tells how far a
-   failed run got.
+3. Each notebook runs with its ``parameters`` cell filled from the :class:`Profile`; the
+   executed copy goes to ``<out>/notebooks/``; the outputs each notebook promises
+   (:attr:`NotebookSpec.outputs`) are checked to exist and be non-empty.
+4. ``<out>/provenance.json`` records package versions, git commit, seed, profile, device,
+   per-notebook durations and the output files. It is written after every notebook, so it
+   also tells how far a failed run got.
 
 The default output folder is ``figures/runs/<profile>/`` in the repository.
 """
@@ -60,6 +60,11 @@ __all__ = [
     "provenance",
     "reproduce",
     "select_notebooks",
+    "table_for_benchmarks",
+    "Experiments",
+    "TABLE1_CONFIGS",
+    "TABLE2_CONFIGS",
+    "TABLE3_BASE",
 ]
 
 KERNEL_NAME = "eventsep"
@@ -83,6 +88,12 @@ PAPER_WEIGHTS = (
     "all-minilm-l6-v2",
 )
 """Catalogue names (``eventsep.hub``) the paper profile needs: pipeline and CLAP metrics."""
+
+SMOKE_MAX_CLIPS = 3
+"""Clips of the tiny benchmark the smoke profile evaluates (CI time)."""
+
+SMOKE_CONFIG: dict[str, Any] = {"flowsep_steps": 2}
+"""EventSepConfig overrides of the smoke profile: 2 FlowSep Euler steps instead of 20."""
 
 DATA_ENV = "EVENTSEP_DATA"
 """Environment variable naming the folder that holds one sub-folder per benchmark."""
@@ -139,10 +150,10 @@ NOTEBOOKS: tuple[NotebookSpec, ...] = (
         "03_masking_ablation.ipynb",
         "Table 2: hard and soft time masks before AudioSep",
         (
-            "tables/table2_masking.csv",
-            "tables/table2_masking.md",
-            "table2_masking.png",
-            "table2_masking.pdf",
+            "tables/table2_masks.csv",
+            "tables/table2_masks.md",
+            "table2_masks.png",
+            "table2_masks.pdf",
         ),
     ),
     NotebookSpec(
@@ -235,6 +246,9 @@ class Profile:
         Seed of every random draw (FlowSep noise and segment start, benchmark sampling).
     max_clips : int or None
         Clips per benchmark (``None``: all).
+    config_overrides : dict
+        ``EventSepConfig`` fields every pipeline of the run uses (the smoke profile lowers
+        FlowSep's sampler steps to keep CI short; the paper profile uses the paper's defaults).
     examples_dir : str
         Bundled example recordings and mixtures.
     """
@@ -246,6 +260,7 @@ class Profile:
     device: str
     seed: int = 0
     max_clips: int | None = None
+    config_overrides: dict[str, Any] = field(default_factory=dict)
     examples_dir: str = field(default_factory=lambda: str(repo_root() / "examples"))
 
     def parameters(self, out_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -259,6 +274,7 @@ class Profile:
             "device": self.device,
             "seed": self.seed,
             "max_clips": self.max_clips,
+            "config_overrides": dict(self.config_overrides),
             "examples_dir": self.examples_dir,
             "out_dir": str(out),
             "results_dir": str(out / "results"),
@@ -300,7 +316,8 @@ def get_profile(
             data_dir=None,
             device=device or "cpu",
             seed=seed,
-            max_clips=max_clips,
+            max_clips=SMOKE_MAX_CLIPS if max_clips is None else max_clips,
+            config_overrides=dict(SMOKE_CONFIG),
         )
     if name == "paper":
         data = data_dir if data_dir is not None else os.environ.get(DATA_ENV) or None
@@ -324,13 +341,17 @@ def _missing_weights(names: Sequence[str]) -> list[str]:
 
 
 def _missing_benchmarks(data_dir: str | None, names: Sequence[str]) -> list[str]:
+    """Return ``"<name>: <reason>"`` for each benchmark under ``data_dir`` that cannot be read."""
+    from eventsep.benchmarks import read_benchmark
+
     if data_dir is None:
-        return list(names)
+        return [f"{name}: no data folder given" for name in names]
     missing = []
     for name in names:
-        folder = Path(data_dir) / name
-        if not folder.is_dir() or not any(folder.iterdir()):
-            missing.append(name)
+        try:
+            read_benchmark(name, Path(data_dir) / name)
+        except BenchmarkError as exc:
+            missing.append(f"{name}: {exc}")
     return missing
 
 
@@ -370,10 +391,14 @@ def check_profile(profile: Profile, specs: Sequence[NotebookSpec] = NOTEBOOKS) -
     if absent:
         where = profile.data_dir or f"${DATA_ENV} (not set)"
         raise BenchmarkError(
-            f"the paper profile needs the benchmark data {', '.join(absent)} under {where}; "
-            "build or download them as described in `eventsep evaluate --help` (AudioSep "
-            "evaluation format: metadata CSV + mixture-N.wav/segment-N.wav per benchmark), then "
-            f"pass `--data DIR` or set {DATA_ENV}=DIR"
+            f"the paper profile needs the benchmarks {', '.join(profile.benchmarks)} as folders "
+            f"<DIR>/{{{','.join(profile.benchmarks)}}} in the AudioSep evaluation format "
+            f"(metadata CSV + mixture/segment WAV files) under {where}; missing: "
+            + "; ".join(absent)
+            + ". Get the AudioSep evaluation data (github.com/Audio-AGI/AudioSep, "
+            "evaluation/) or build each benchmark from raw clips with `eventsep build-benchmark "
+            f"--source RAW_CLIPS_DIR --out DIR/<name>`; then pass `--data DIR`"
+            f" or set {DATA_ENV}=DIR"
         )
 
 
@@ -681,3 +706,261 @@ def reproduce(
         outputs=tuple(produced),
         provenance_path=prov_path,
     )
+
+
+# ---------------------------------------------------------------------------- experiments
+#: Table 1 systems: results-folder name -> EventSepConfig overrides.
+TABLE1_CONFIGS: dict[str, dict[str, Any]] = {
+    "audiosep": {"mode": "audiosep", "mask": "none"},
+    "flowsep": {"mode": "flowsep", "mask": "none"},
+    "eventsep": {"mode": "ensemble"},
+}
+#: Table 2: AudioSep without a mask, then hard and soft SED masks at tau 0.55-0.70.
+TABLE2_CONFIGS: dict[str, dict[str, Any]] = {
+    "audiosep": TABLE1_CONFIGS["audiosep"],
+    **{
+        f"audiosep+{kind}{tau:.2f}": {"mode": "audiosep", "mask": kind, "threshold": tau}
+        for kind in ("hard", "soft")
+        for tau in (0.55, 0.60, 0.65, 0.70)
+    },
+}
+#: Metrics of Table 2 (the masked AudioSep variants).
+TABLE2_METRICS = ("sdr", "sdri", "si_sdr")
+#: Metrics of Table 3.
+TABLE3_METRICS = ("clap", "clap_a")
+#: Table 3: the masked ensemble; the five rules re-fuse one run of both separators per clip.
+TABLE3_BASE: dict[str, Any] = {"mode": "both", "fusion_rate": 0.1}
+"""The fusion ablation used a = 0.1 (the code default is 0.3)."""
+
+
+class Experiments:
+    """Evaluate pipeline configurations on benchmarks for the notebooks, resumably.
+
+    One pipeline and one CLAP scorer are loaded lazily and shared; each configuration's rows go
+    to ``<results_dir>/<benchmark>/<config>/rows.jsonl`` through :func:`eventsep.evaluate.evaluate`,
+    so an interrupted reproduction resumes where it stopped and notebooks that need the same
+    configuration (AudioSep in Tables 1 and 2) share its rows. Tables are built from
+    :meth:`runs` with :mod:`eventsep.tables`.
+
+    Parameters
+    ----------
+    pipeline : str
+        ``"tiny-random"`` or ``"paper"`` (argument of ``EventSep.from_pretrained``).
+    results_dir : path
+        Root of the results folders.
+    data_dir : path, optional
+        Folder with one sub-folder per benchmark (not needed for ``tiny``).
+    device : str
+        Torch device.
+    seed : int
+        Seed of the pipeline's random draws.
+    max_clips : int, optional
+        Evaluate only the first ``max_clips`` clips of each benchmark.
+    config_overrides : dict, optional
+        ``EventSepConfig`` fields applied to the shared pipeline (every configuration's own
+        fields override these).
+    """
+
+    def __init__(
+        self,
+        pipeline: str,
+        results_dir: str | os.PathLike[str],
+        *,
+        data_dir: str | os.PathLike[str] | None = None,
+        device: str = "cpu",
+        seed: int = 0,
+        max_clips: int | None = None,
+        config_overrides: dict[str, Any] | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.config_overrides = dict(config_overrides or {})
+        self.results_dir = Path(results_dir)
+        self.data_dir = None if data_dir is None else Path(data_dir)
+        self.device = device
+        self.seed = seed
+        self.max_clips = max_clips
+        self._pipe: Any = None
+        self._clap: Any = None
+
+    @property
+    def pipe(self) -> Any:
+        """The shared ``EventSep`` pipeline (loaded on first use)."""
+        if self._pipe is None:
+            from eventsep.pipeline import EventSep, EventSepConfig
+
+            config = EventSepConfig(seed=self.seed, **self.config_overrides)
+            self._pipe = EventSep.from_pretrained(self.pipeline, device=self.device, config=config)
+        return self._pipe
+
+    @property
+    def clap(self) -> Any:
+        """The shared CLAP scorer (tiny-random for the tiny-random pipeline)."""
+        if self._clap is None:
+            from eventsep.metrics import ClapScorer
+
+            if self.pipeline == "tiny-random":
+                self._clap = ClapScorer.tiny_random(device=self.device)
+            else:
+                self._clap = ClapScorer.from_pretrained(device=self.device)
+        return self._clap
+
+    def benchmark(self, name: str) -> Any:
+        """Read benchmark ``name`` (``tiny`` is built from the bundled examples)."""
+        from eventsep.benchmarks import read_benchmark
+
+        if name == "tiny" or self.data_dir is None:
+            return read_benchmark(name)
+        return read_benchmark(name, self.data_dir / name)
+
+    def _run_info(self, bench: Any, name: str, fields: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "benchmark": bench.name,
+            "config": name,
+            "config_fields": {**self.config_overrides, **fields},
+            "profile": self.pipeline,
+            "seed": self.seed,
+            "data": str(bench.root),
+        }
+
+    def evaluate(
+        self,
+        benchmark: str,
+        configs: dict[str, dict[str, Any]],
+        metrics: Sequence[str] | None = None,
+    ) -> None:
+        """Evaluate each named configuration (EventSepConfig overrides) on ``benchmark``.
+
+        ``metrics`` defaults to every metric; a results folder keeps the metrics it was started
+        with, so a configuration shared by two tables must be asked for with the same ones.
+        """
+        from eventsep.evaluate import ALL_METRICS, evaluate
+
+        bench = self.benchmark(benchmark)
+        for name, fields in configs.items():
+
+            def separate(waveform: Any, sample_rate: int, prompt: str, _f=fields) -> Any:
+                return self.pipe(waveform, sample_rate, prompt, **_f)
+
+            evaluate(
+                bench,
+                separate,
+                self.results_dir / bench.name / name,
+                run=self._run_info(bench, name, fields),
+                clap=self.clap if {"clap", "clap_a"} & set(metrics or ALL_METRICS) else None,
+                metrics=tuple(metrics or ALL_METRICS),
+                limit=self.max_clips,
+                progress=False,
+            )
+
+    def evaluate_masks(self, benchmark: str) -> None:
+        """Table 2: AudioSep (all metrics, shared with Table 1) and the masked variants (SDRs)."""
+        baseline = {"audiosep": TABLE2_CONFIGS["audiosep"]}
+        masked = {k: v for k, v in TABLE2_CONFIGS.items() if k not in baseline}
+        self.evaluate(benchmark, baseline)
+        self.evaluate(benchmark, masked, metrics=TABLE2_METRICS)
+
+    def evaluate_fusion_rules(
+        self,
+        benchmark: str,
+        rules: Sequence[str] | None = None,
+        base: dict[str, Any] | None = None,
+    ) -> None:
+        """Evaluate every fusion rule from one run of both separators per clip.
+
+        Each clip is separated once with ``base`` (mode ``"both"``); each rule's estimate is
+        :meth:`EventSep.fuse` of that result, written to results folder ``ensemble-<rule>``.
+        """
+        import dataclasses
+
+        from eventsep.evaluate import evaluate
+        from eventsep.fusion import FUSION_RULES
+
+        rules = tuple(rules or FUSION_RULES)
+        base = dict(TABLE3_BASE if base is None else base)
+        bench = self.benchmark(benchmark)
+        items = list(bench)[: self.max_clips] if self.max_clips is not None else list(bench)
+        for item in items:
+            cache: dict[str, Any] = {}
+
+            def both(waveform: Any, sample_rate: int, prompt: str, _c=cache) -> Any:
+                if "result" not in _c:
+                    _c["result"] = self.pipe(waveform, sample_rate, prompt, **base)
+                return _c["result"]
+
+            for rule in rules:
+
+                def separate(
+                    waveform: Any, sample_rate: int, prompt: str, _r=rule, _both=both
+                ) -> Any:
+                    result = _both(waveform, sample_rate, prompt)
+                    fused = self.pipe.fuse(result, fusion_rule=_r)
+                    config = result.config.replace(mode="ensemble", fusion_rule=_r)
+                    return dataclasses.replace(result, estimate=fused, config=config)
+
+                name = f"ensemble-{rule}"
+                fields = {**base, "mode": "ensemble", "fusion_rule": rule}
+                evaluate(
+                    [item],
+                    separate,
+                    self.results_dir / bench.name / name,
+                    run=self._run_info(bench, name, fields),
+                    clap=self.clap,
+                    metrics=TABLE3_METRICS,
+                    progress=False,
+                )
+
+    def runs(self) -> dict[tuple[str, str], list[dict[str, Any]]]:
+        """Every results folder under ``results_dir``: ``(benchmark, config) -> rows``."""
+        from eventsep.tables import load_runs
+
+        return load_runs(self.results_dir) if self.results_dir.is_dir() else {}
+
+
+def table_for_benchmarks(
+    builder: Callable[..., Any],
+    runs: dict[tuple[str, str], list[dict[str, Any]]],
+    benchmarks: Sequence[str],
+    *,
+    paper: bool = False,
+) -> Any:
+    """Build a multi-benchmark table (:func:`eventsep.tables.table1`) for any benchmarks.
+
+    :func:`eventsep.tables.table1` has one column group per paper benchmark (VGGSound, MUSIC,
+    ESC-50). For other benchmarks (the smoke profile's ``tiny``) their runs are put in the paper
+    benchmarks' slots, the column groups are renamed to the benchmarks' own names, unused groups
+    are dropped, and the paper's rows are left out (they would sit under the wrong heading).
+
+    Parameters
+    ----------
+    builder : callable ``(runs, paper=...) -> DataFrame``
+    runs : dict
+        ``(benchmark, config) -> rows`` (:func:`eventsep.tables.load_runs`).
+    benchmarks : sequence of str
+        Benchmarks to show, in order (at most as many as the paper has).
+    paper : bool
+        Add the paper's rows (only when ``benchmarks`` are all paper benchmarks).
+    """
+    from eventsep import tables
+
+    slots = list(tables.BENCHMARKS)
+    if set(benchmarks) <= set(slots):
+        return builder(runs, paper=paper)
+    if len(benchmarks) > len(slots):
+        raise ConfigError(f"at most {len(slots)} benchmarks fit the table, got {len(benchmarks)}")
+    moved = {
+        (slots[benchmarks.index(bench)], config): rows
+        for (bench, config), rows in runs.items()
+        if bench in benchmarks
+    }
+    table = builder(moved, paper=False)
+    rename: dict[str, str] = {}
+    drop: list[str] = []
+    for i, slot in enumerate(slots):
+        title = tables.BENCHMARKS[slot]
+        for column in table.columns:
+            if str(column).startswith(title + " "):
+                if i < len(benchmarks):
+                    rename[column] = benchmarks[i] + str(column)[len(title) :]
+                else:
+                    drop.append(column)
+    return table.drop(columns=drop).rename(columns=rename)

@@ -1,0 +1,238 @@
+"""Tests for the reproduction runner (eventsep.reproduce), the report writers and the CLI."""
+
+from __future__ import annotations
+
+import html
+import json
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import nbformat  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from eventsep import report  # noqa: E402
+from eventsep import reproduce as rep  # noqa: E402
+from eventsep.errors import (  # noqa: E402
+    BenchmarkError,
+    ConfigError,
+    WeightsNotFoundError,
+)
+
+
+# ------------------------------------------------------------------------------ selection
+def test_select_notebooks_orders_and_validates() -> None:
+    assert [s.key for s in rep.select_notebooks(None)] == ["00", "01", "02", "03", "04", "05"]
+    assert [s.key for s in rep.select_notebooks("03,2")] == ["02", "03"]
+    assert [s.key for s in rep.select_notebooks(["05"])] == ["05"]
+    with pytest.raises(ConfigError, match="09"):
+        rep.select_notebooks("02,09")
+    with pytest.raises(ConfigError):
+        rep.select_notebooks(",")
+
+
+def test_every_spec_has_a_notebook_file_and_outputs() -> None:
+    for spec in rep.NOTEBOOKS:
+        assert (rep.notebooks_dir() / spec.filename).is_file(), spec.filename
+        assert spec.filename.startswith(spec.key + "_")
+        assert spec.outputs
+
+
+def test_expected_outputs_lists_figures_tables_copies_and_provenance(tmp_path) -> None:
+    files = rep.expected_outputs(rep.select_notebooks("01,02"), tmp_path)
+    names = {p.relative_to(tmp_path).as_posix() for p in files}
+    assert {
+        "figure2_sed_activity.png",
+        "figure2_sed_activity.pdf",
+        "tables/table1_overall.csv",
+        "tables/table1_overall.md",
+        "notebooks/01_sed_activity.ipynb",
+        "notebooks/02_overall_results.ipynb",
+        "provenance.json",
+    } == names
+
+
+# -------------------------------------------------------------------------------- profiles
+def test_profiles_parameters(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("EVENTSEP_DATA", raising=False)
+    smoke = rep.get_profile("smoke", seed=3)
+    params = smoke.parameters(tmp_path)
+    assert params["profile"] == "smoke"
+    assert params["pipeline"] == "tiny-random"
+    assert params["benchmarks"] == ["tiny"]
+    assert params["device"] == "cpu"
+    assert params["seed"] == 3
+    assert params["out_dir"] == str(tmp_path.resolve())
+    json.dumps(params)  # papermill needs JSON-serialisable parameters
+
+    monkeypatch.setenv("EVENTSEP_DATA", str(tmp_path))
+    paper = rep.get_profile("paper", device="cpu")
+    assert paper.pipeline == "paper"
+    assert paper.benchmarks == ("vggsound", "music", "esc50")
+    assert paper.data_dir == str(tmp_path.resolve())
+    with pytest.raises(ConfigError, match="unknown profile"):
+        rep.get_profile("fast")
+
+
+def test_paper_profile_stops_at_once_on_missing_weights(tmp_path) -> None:
+    # The autouse fixture points the cache at an empty temp folder.
+    paper = rep.get_profile("paper", data_dir=tmp_path, device="cpu")
+    with pytest.raises(WeightsNotFoundError, match="eventsep download --all"):
+        rep.reproduce(paper, out_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()  # nothing ran, nothing written
+
+
+def test_paper_profile_stops_on_missing_data(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(rep, "_missing_weights", lambda names: [])
+    monkeypatch.delenv("EVENTSEP_DATA", raising=False)
+    paper = rep.get_profile("paper", device="cpu")
+    with pytest.raises(BenchmarkError, match="EVENTSEP_DATA"):
+        rep.check_profile(paper)
+    (tmp_path / "vggsound").mkdir()
+    (tmp_path / "vggsound" / "metadata.csv").write_text("x\n")
+    paper = rep.get_profile("paper", data_dir=tmp_path, device="cpu")
+    with pytest.raises(BenchmarkError, match="music: "):
+        rep.check_profile(paper)
+    # Figure 2 and the listening page need weights but no benchmark data.
+    rep.check_profile(paper, rep.select_notebooks("01,05"))
+
+
+# ---------------------------------------------------------------------------- runner itself
+def _trivial_notebook(path, body: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "x"\nout_dir = "."\nseed = 0')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "eventsep", "display_name": "Python", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_reproduce_runs_notebook_with_private_kernel(tmp_path, monkeypatch) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    _trivial_notebook(
+        src / "00_demo.ipynb",
+        "import pathlib, sys\n"
+        "pathlib.Path(out_dir, 'out.txt').write_text(f'{profile} {seed} {sys.executable}')",
+    )
+    spec = rep.NotebookSpec("00", "00_demo.ipynb", "demo", ("out.txt",))
+    monkeypatch.setattr(rep, "NOTEBOOKS", (spec,))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "elsewhere"))
+    lines: list[str] = []
+    record = rep.reproduce(
+        rep.get_profile("smoke", seed=7), out_dir=tmp_path / "run", notebooks=src, log=lines.append
+    )
+    text = (tmp_path / "run" / "out.txt").read_text()
+    assert text == f"smoke 7 {sys.executable}"  # parameters injected, same interpreter
+    executed = nbformat.read(tmp_path / "run" / "notebooks" / "00_demo.ipynb", as_version=4)
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+    prov = json.loads(record.provenance_path.read_text())
+    assert prov["status"] == "ok"
+    assert prov["profile"] == "smoke" and prov["seed"] == 7 and prov["device"] == "cpu"
+    assert prov["packages"]["torch"] and prov["packages"]["papermill"]
+    assert prov["notebooks"][0]["outputs"] == [{"path": "out.txt", "bytes": len(text)}]
+    assert prov["notebooks"][0]["seconds"] > 0
+    assert set(record.durations) == {"00"}
+    import os
+
+    assert os.environ["JUPYTER_PATH"] == str(tmp_path / "elsewhere")  # restored
+
+
+def test_reproduce_reports_failing_cell_and_missing_outputs(tmp_path, monkeypatch) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    _trivial_notebook(src / "00_bad.ipynb", "raise ValueError('boom')")
+    _trivial_notebook(src / "01_lazy.ipynb", "x = 1")
+    specs = (
+        rep.NotebookSpec("00", "00_bad.ipynb", "bad", ("a.txt",)),
+        rep.NotebookSpec("01", "01_lazy.ipynb", "lazy", ("b.png",)),
+    )
+    monkeypatch.setattr(rep, "NOTEBOOKS", specs)
+    with pytest.raises(rep.NotebookExecutionError, match="ValueError: boom"):
+        rep.reproduce("smoke", out_dir=tmp_path / "r1", notebooks=src, log=lambda s: None)
+    prov = json.loads((tmp_path / "r1" / "provenance.json").read_text())
+    assert prov["status"] == "failed" and prov["notebooks"][0]["status"] == "failed"
+    with pytest.raises(rep.NotebookExecutionError, match="did not write"):
+        rep.reproduce("smoke", only="01", out_dir=tmp_path / "r2", notebooks=src, log=print)
+
+
+# ---------------------------------------------------------------------------------- report
+def test_save_figure_marks_smoke_runs(tmp_path) -> None:
+    for profile in ("smoke", "paper"):
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [0, 1])
+        fig.suptitle("Figure 2")
+        png, pdf = report.save_figure(fig, tmp_path / profile, "f", profile=profile)
+        assert png.stat().st_size > 0 and pdf.read_bytes().startswith(b"%PDF")
+        title = fig._suptitle.get_text()
+        assert (report.SMOKE_NOTE in title) == (profile == "smoke")
+        plt.close(fig)
+    assert sorted(p.name for p in (tmp_path / "smoke").iterdir()) == ["f.pdf", "f.png"]
+
+
+def test_write_table_csv_and_markdown(tmp_path) -> None:
+    df = pd.DataFrame({"system": ["AudioSep", "Event|Sep"], "CLAP": [0.28381, float("nan")]})
+    csv_path, md_path = report.write_table(
+        df, tmp_path, "t1", profile="smoke", caption="Table 1", digits=3
+    )
+    back = pd.read_csv(csv_path)
+    assert list(back.columns) == ["profile", "system", "CLAP"]
+    assert back["profile"].tolist() == ["smoke", "smoke"]
+    assert back["CLAP"][0] == pytest.approx(0.28381)
+    md = md_path.read_text()
+    assert md.startswith(f"**Table 1 [{report.SMOKE_NOTE}]**")
+    assert "| smoke | AudioSep | 0.284 |" in md
+    assert "Event\\|Sep" in md and "| – |" in md
+    _, md_paper = report.write_table(df, tmp_path, "t2", profile="paper", caption="Table 1")
+    assert report.SMOKE_NOTE not in md_paper.read_text()
+
+
+def test_listening_page_links_relative_files(tmp_path) -> None:
+    (tmp_path / "audio").mkdir()
+    (tmp_path / "audio" / "mix.wav").write_bytes(b"RIFF")
+    (tmp_path / "img.png").write_bytes(b"png")
+    ex = report.ListeningExample(
+        name="ex1",
+        prompt="dog <barking>",
+        tracks=(report.Track("Mixture", "audio/mix.wav", "img.png"),),
+        details={"classes": "Dog, Bark"},
+    )
+    page = report.write_listening_page(tmp_path, [ex], profile="smoke")
+    text = page.read_text()
+    assert 'src="audio/mix.wav"' in text and 'src="img.png"' in text
+    assert "dog &lt;barking&gt;" in text and html.escape(report.SMOKE_NOTE) in text
+    bad = report.ListeningExample("x", "p", (report.Track("Mixture", "audio/none.wav"),))
+    with pytest.raises(FileNotFoundError, match="none.wav"):
+        report.write_listening_page(tmp_path, [bad], profile="paper")
+    with pytest.raises(ValueError):
+        report.write_listening_page(tmp_path, [], profile="paper")
+
+
+def test_plot_spectrogram_axes_in_seconds_and_khz() -> None:
+    fig, ax = plt.subplots()
+    sr = 16000
+    t = np.arange(2 * sr) / sr
+    image = report.plot_spectrogram(ax, np.sin(2 * np.pi * 1000 * t), sr, title="tone")
+    assert ax.get_xlabel() == "Time (s)" and ax.get_ylabel() == "Frequency (kHz)"
+    assert image.get_extent() == pytest.approx([0.0, 2.0, 0.0, 8.0])
+    data = image.get_array()
+    peak_bin = int(np.argmax(np.asarray(data).mean(axis=1)))
+    assert peak_bin == pytest.approx(1000 / (sr / 1024), abs=1)  # the 1 kHz tone's bin
+    plt.close(fig)
+
+
+# -------------------------------------------------------------------------------------- CLI
+def test_cli_lists_notebooks_and_rejects_bad_only(capsys) -> None:
+    from eventsep.cli import main
+
+    assert main(["reproduce", "--list", "--only", "01"]) == 0
+    out = capsys.readouterr().out
+    assert "01_sed_activity.ipynb" in out and "figure2_sed_activity.png" in out
+    assert "02_overall" not in out
+    assert main(["reproduce", "--profile", "smoke", "--only", "7"]) == 2
+    assert "choose from" in capsys.readouterr().err
