@@ -62,6 +62,10 @@ __all__ = [
     "num_frames",
     "Cnn14SED",
     "event_timeline",
+    "top_classes",
+    "Activity",
+    "class_activity",
+    "random_state_dict",
 ]
 
 SAMPLE_RATE = 32000
@@ -601,3 +605,55 @@ def event_timeline(
             events.append(Event(str(labels[c]), int(c), float(onset), float(offset), peak))
     events.sort(key=lambda e: (e.onset, -e.peak))
     return events
+
+
+def top_classes(probs: torch.Tensor | np.ndarray, k: int = 10) -> list[int]:
+    """Indices of the ``k`` classes with the highest peak frame probability, highest first.
+
+    ``probs`` is ``(frames, classes)``.
+    """
+    p = probs.detach().cpu().numpy() if isinstance(probs, torch.Tensor) else np.asarray(probs)
+    if p.ndim != 2:
+        raise ConfigError(f"expected (frames, classes) probabilities, got shape {p.shape}")
+    peak = p.max(axis=0)
+    order = np.argsort(-peak, kind="stable")
+    return [int(i) for i in order[: max(0, int(k))]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Activity:
+    """Activity of a set of classes (e.g. the classes a prompt maps to), combined by max.
+
+    Attributes
+    ----------
+    peak : float
+        Highest combined frame probability.
+    active_seconds : float
+        Time with combined probability ``>= threshold``, in seconds.
+    events : tuple of (float, float, float)
+        ``(onset s, offset s, peak)`` for each active stretch.
+    """
+
+    peak: float
+    active_seconds: float
+    events: tuple[tuple[float, float, float], ...]
+
+
+def class_activity(
+    probs: torch.Tensor | np.ndarray,
+    indices: Sequence[int],
+    threshold: float = 0.3,
+    frames_per_second: float = FRAMES_PER_SECOND,
+) -> Activity:
+    """Where any of ``indices`` is active: frame-wise max over the classes, then thresholded.
+
+    ``probs`` is ``(frames, classes)``.
+    """
+    p = probs.detach().cpu().numpy() if isinstance(probs, torch.Tensor) else np.asarray(probs)
+    if p.ndim != 2 or len(indices) == 0:
+        raise ConfigError("need (frames, classes) probabilities and at least one class index")
+    curve = p[:, list(indices)].max(axis=1)[:, None]
+    events = event_timeline(curve, ["target"], threshold, frames_per_second)
+    active = float((curve >= threshold).sum() / frames_per_second)
+    spans = tuple((e.onset, e.offset, e.peak) for e in events)
+    return Activity(float(curve.max()), active, spans)

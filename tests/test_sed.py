@@ -204,3 +204,83 @@ def test_pretrained_detects_a_tone_free_signal(head: str) -> None:
     probs = model(_noise(32000 * 2, batch=1))[0]
     assert probs.shape == (201, 527)
     assert 0 <= probs.min() and probs.max() <= 1
+
+
+# ------------------------------------------------------------- summaries, plot and CLI
+def test_top_classes_and_activity() -> None:
+    from eventsep.sed import class_activity, top_classes
+
+    probs = np.zeros((200, 5), dtype=np.float32)
+    probs[:, 3] = 0.9
+    probs[50:80, 1] = 0.6
+    probs[120:130, 4] = 0.7
+    assert top_classes(probs, 3) == [3, 4, 1]
+    act = class_activity(probs, [1, 4], threshold=0.5)
+    assert act.peak == pytest.approx(0.7)
+    assert act.active_seconds == pytest.approx(0.4)
+    assert act.events == ((0.5, 0.8, pytest.approx(0.6)), (1.2, 1.3, pytest.approx(0.7)))
+    with pytest.raises(ConfigError):
+        class_activity(probs, [])
+
+
+def test_activity_figure() -> None:
+    pytest.importorskip("matplotlib")
+    from eventsep.labels import audioset_labels
+    from eventsep.plot import activity
+
+    labels = audioset_labels()
+    probs = torch.rand(301, 527) * 0.5
+    probs[:, 74] = 0.99
+    fig = activity(
+        _noise(48000, batch=1)[0], 16000, probs, labels, top=5, highlight=[75], mask=torch.rand(301)
+    )
+    ax_spec, ax_act, ax_mask = fig.axes[:3]
+    assert ax_spec.get_ylabel() == "frequency (kHz)"
+    assert ax_mask.get_xlabel() == "time (s)"
+    names = [t.get_text() for t in ax_act.get_yticklabels()]
+    assert names[0] == "* Bark" and names[1] == "Dog" and len(names) == 6
+    assert ax_spec.get_images()[0].get_extent()[3] == pytest.approx(8.0)
+    with pytest.raises(ConfigError):
+        activity(torch.zeros(100), 16000, probs[:, :10], labels)
+
+
+def _wav(tmp_path, seconds: float = 1.5, sr: int = 16000):
+    sf = pytest.importorskip("soundfile")
+    path = tmp_path / "clip.wav"
+    sf.write(path, _noise(int(seconds * sr), batch=1)[0].numpy(), sr)
+    return path
+
+
+def test_cli_detect_json(tmp_path, capsys) -> None:
+    import json
+
+    from eventsep.cli import main
+
+    path = _wav(tmp_path)
+    png = tmp_path / "fig" / "act.png"
+    code = main(
+        ["detect", str(path), "--profile", "tiny-random", "--top", "3", "--json"]
+        + ["--prompt", "a dog barks", "--head", "max", "--plot", str(png)]
+    )
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["frames"] == 151 and report["head"] == "max"
+    assert len(report["top"]) == 3
+    peaks = [t["peak"] for t in report["top"]]
+    assert peaks == sorted(peaks, reverse=True)
+    assert {e["label"] for e in report["events"]} <= {t["label"] for t in report["top"]}
+    (prompt,) = report["prompts"]
+    assert prompt["labels"][:2] in (["Dog", "Bark"], ["Bark", "Dog"]) and prompt["confident"]
+    assert png.is_file() and png.stat().st_size > 1000
+
+
+def test_cli_detect_text_and_errors(tmp_path, capsys) -> None:
+    from eventsep.cli import main
+
+    path = _wav(tmp_path)
+    assert main(["detect", str(path), "--profile", "tiny-random", "--top", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "151 frames" in out and "onset" in out
+    assert main(["detect", str(tmp_path / "missing.wav"), "--profile", "tiny-random"]) == 2
+    assert main(["detect", str(path), "--profile", "tiny-random", "--top", "0"]) == 2
+    assert main(["detect", str(path), "--profile", "tiny-random", "--prompt", "  "]) == 2
