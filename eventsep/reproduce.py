@@ -555,6 +555,31 @@ class RunRecord:
     provenance_path: Path
 
 
+def _earlier_entries(path: Path, keys: set[str], profile: Profile) -> list[dict[str, Any]]:
+    """Entries of notebooks *not* re-run from an earlier provenance file of the same profile.
+
+    A partial run (``--only``) keeps the record of the other notebooks' outputs, each tagged with
+    the commit and start time of the run that made it.
+    """
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if old.get("profile") != profile.name:
+        return []
+    kept = []
+    for entry in [*old.get("notebooks", []), *old.get("earlier_notebooks", [])]:
+        if entry.get("key") in keys or entry.get("status") != "ok":
+            continue
+        if any(e.get("key") == entry.get("key") for e in kept):
+            continue
+        entry = dict(entry)
+        entry.setdefault("git_commit", old.get("git_commit"))
+        entry.setdefault("started_utc", old.get("started_utc"))
+        kept.append(entry)
+    return sorted(kept, key=lambda e: str(e.get("key")))
+
+
 def _check_outputs(spec: NotebookSpec, out_dir: Path) -> list[Path]:
     files = [out_dir / rel for rel in spec.outputs]
     bad = [str(p) for p in files if not p.is_file() or p.stat().st_size == 0]
@@ -647,6 +672,9 @@ def reproduce(
     record = provenance(profile)
     record["parameters"] = parameters
     record["notebooks"] = []
+    earlier = _earlier_entries(out / "provenance.json", {spec.key for spec in specs}, profile)
+    if earlier:
+        record["earlier_notebooks"] = earlier
     record["status"] = "running"
     prov_path = out / "provenance.json"
 

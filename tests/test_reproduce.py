@@ -143,6 +143,25 @@ def test_reproduce_runs_notebook_with_private_kernel(tmp_path, monkeypatch) -> N
     assert os.environ["JUPYTER_PATH"] == str(tmp_path / "elsewhere")  # restored
 
 
+def test_partial_run_keeps_the_other_notebooks_provenance(tmp_path, monkeypatch) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    specs = []
+    for key in ("00", "01"):
+        _trivial_notebook(
+            src / f"{key}_nb.ipynb",
+            f"import pathlib\npathlib.Path(out_dir, '{key}.txt').write_text('x')",
+        )
+        specs.append(rep.NotebookSpec(key, f"{key}_nb.ipynb", key, (f"{key}.txt",)))
+    monkeypatch.setattr(rep, "NOTEBOOKS", tuple(specs))
+    rep.reproduce("smoke", out_dir=tmp_path / "run", notebooks=src, log=lambda s: None)
+    record = rep.reproduce("smoke", only="01", out_dir=tmp_path / "run", notebooks=src)
+    prov = json.loads(record.provenance_path.read_text())
+    assert [n["key"] for n in prov["notebooks"]] == ["01"]
+    assert [n["key"] for n in prov["earlier_notebooks"]] == ["00"]
+    assert prov["earlier_notebooks"][0]["started_utc"]
+
+
 def test_reproduce_reports_failing_cell_and_missing_outputs(tmp_path, monkeypatch) -> None:
     src = tmp_path / "src"
     src.mkdir()
