@@ -184,3 +184,15 @@ def test_find_audio_files(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(AudioFileNotFoundError, match="no audio file"):
         find_audio_files(tmp_path / "empty")
+
+
+def test_saved_files_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        path = save_audio(tmp_path / "p.wav", torch.ones(10) * 0.1, 16000)
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
