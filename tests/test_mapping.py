@@ -6,6 +6,7 @@ import csv
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from eventsep.errors import ConfigError, PromptError
@@ -171,3 +172,27 @@ def test_default_beats_paper_on_the_evaluation_set() -> None:
     # measured: paper 0.799, default 0.973
     assert acc["default"] >= 0.97
     assert acc["paper"] < 0.85
+
+
+def test_label_embeddings_are_cached_on_disk(offline_cache):
+    from eventsep.mapping import _Encoder
+
+    texts = ["Dog", "Bark", "the sound of Dog"]
+    first = _Encoder()
+    emb = first._cached_encode(texts)
+    files = list((offline_cache / "embeddings").glob("minilm-*.npy"))
+    assert len(files) == 1 and emb.shape == (3, 384)
+
+    second = _Encoder()
+    second._model = first.model()
+    second._source = first._source
+
+    def no_encoding(_texts):
+        raise AssertionError("should have been read from the disk cache")
+
+    second.encode = no_encoding
+    np.testing.assert_array_equal(second._cached_encode(texts), emb)
+    # Other texts are a different key.
+    second.encode = first.encode
+    assert second._cached_encode(["Cat"]).shape == (1, 384)
+    assert len(list((offline_cache / "embeddings").glob("minilm-*.npy"))) == 2
