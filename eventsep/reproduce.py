@@ -89,7 +89,7 @@ PAPER_WEIGHTS = (
 )
 """Catalogue names (``eventsep.hub``) the paper profile needs: pipeline and CLAP metrics."""
 
-SMOKE_MAX_CLIPS = 3
+SMOKE_MAX_CLIPS = 2
 """Clips of the tiny benchmark the smoke profile evaluates (CI time)."""
 
 SMOKE_CONFIG: dict[str, Any] = {"flowsep_steps": 2}

@@ -80,7 +80,7 @@ def test_smoke_reproduction_end_to_end(tmp_path) -> None:
         assert SMOKE_NOTE in md
         csv = (out / "tables" / f"{name}.csv").read_text().splitlines()
         assert csv[0].startswith("profile,") and all(r.startswith("smoke,") for r in csv[1:])
-        assert len(csv) >= 4
+        assert len(csv) >= 4  # a header and at least three rows
     t1 = (out / "tables" / "table1_overall.csv").read_text()
     assert "tiny CLAP" in t1 and "AudioSep" in t1 and "EventSep" in t1
 
