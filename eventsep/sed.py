@@ -50,6 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from eventsep.dsp import slaney_mel_filterbank
 from eventsep.errors import CheckpointMismatchError, ConfigError, EmptyAudioError
 
 __all__ = [
@@ -98,29 +99,6 @@ _MIN_SAMPLES = TIME_POOL * HOP_LENGTH  # shorter inputs are zero-padded to one s
 
 
 # ------------------------------------------------------------------ front end (pure functions)
-def _hz_to_mel_slaney(hz: np.ndarray) -> np.ndarray:
-    hz = np.asarray(hz, dtype=np.float64)
-    f_sp = 200.0 / 3.0
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = math.log(6.4) / 27.0
-    mel = hz / f_sp
-    high = hz >= min_log_hz
-    mel = np.where(high, min_log_mel + np.log(np.maximum(hz, 1e-12) / min_log_hz) / logstep, mel)
-    return mel
-
-
-def _mel_to_hz_slaney(mel: np.ndarray) -> np.ndarray:
-    mel = np.asarray(mel, dtype=np.float64)
-    f_sp = 200.0 / 3.0
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = math.log(6.4) / 27.0
-    hz = f_sp * mel
-    high = mel >= min_log_mel
-    return np.where(high, min_log_hz * np.exp(logstep * (mel - min_log_mel)), hz)
-
-
 def mel_filterbank(
     sample_rate: int = SAMPLE_RATE,
     n_fft: int = N_FFT,
@@ -150,18 +128,7 @@ def mel_filterbank(
     numpy.ndarray
         ``(n_fft // 2 + 1, n_mels)`` float32 weights (bins by bands), ready for ``power @ W``.
     """
-    fft_hz = np.linspace(0.0, sample_rate / 2.0, 1 + n_fft // 2)
-    mels = np.linspace(_hz_to_mel_slaney(fmin), _hz_to_mel_slaney(fmax), n_mels + 2)
-    edges_hz = _mel_to_hz_slaney(mels)
-    widths = np.diff(edges_hz)
-    ramps = edges_hz[:, None] - fft_hz[None, :]
-    weights = np.zeros((n_mels, fft_hz.size), dtype=np.float64)
-    for band in range(n_mels):
-        rising = -ramps[band] / widths[band]
-        falling = ramps[band + 2] / widths[band + 1]
-        weights[band] = np.maximum(0.0, np.minimum(rising, falling))
-    weights *= (2.0 / (edges_hz[2 : n_mels + 2] - edges_hz[:n_mels]))[:, None]
-    return np.ascontiguousarray(weights.T.astype(np.float32))
+    return np.ascontiguousarray(slaney_mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax).T)
 
 
 def num_frames(num_samples: int, hop_length: int = HOP_LENGTH) -> int:

@@ -9,46 +9,15 @@ reference keeps the first 1024 (``frames_for``).
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import torch
 
+from eventsep.dsp import slaney_mel_filterbank
+
 __all__ = [
-    "hz_to_mel_slaney",
-    "mel_to_hz_slaney",
     "mel_filterbank",
     "log_mel_spectrogram",
     "normalize_segment",
 ]
-
-_F_SP = 200.0 / 3.0
-_MIN_LOG_HZ = 1000.0
-_MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP
-_LOGSTEP = math.log(6.4) / 27.0
-
-
-def hz_to_mel_slaney(freq: np.ndarray) -> np.ndarray:
-    """Hz to Slaney mel (linear below 1 kHz, logarithmic above); array in, array out."""
-    freq = np.asarray(freq, dtype=np.float64)
-    mel = freq / _F_SP
-    log_region = freq >= _MIN_LOG_HZ
-    mel = np.where(
-        log_region,
-        _MIN_LOG_MEL + np.log(np.maximum(freq, 1e-12) / _MIN_LOG_HZ) / _LOGSTEP,
-        mel,
-    )
-    return mel
-
-
-def mel_to_hz_slaney(mel: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`hz_to_mel_slaney`."""
-    mel = np.asarray(mel, dtype=np.float64)
-    return np.where(
-        mel >= _MIN_LOG_MEL,
-        _MIN_LOG_HZ * np.exp(_LOGSTEP * (mel - _MIN_LOG_MEL)),
-        _F_SP * mel,
-    )
 
 
 def mel_filterbank(
@@ -65,17 +34,7 @@ def mel_filterbank(
     torch.Tensor
         (n_mels, n_fft // 2 + 1) float32 weights.
     """
-    fft_freqs = np.linspace(0.0, sample_rate / 2.0, n_fft // 2 + 1)
-    mel_pts = np.linspace(hz_to_mel_slaney(fmin), hz_to_mel_slaney(fmax), n_mels + 2)
-    mel_f = mel_to_hz_slaney(mel_pts)
-    fdiff = np.diff(mel_f)
-    ramps = mel_f[:, None] - fft_freqs[None, :]
-    lower = -ramps[:-2] / fdiff[:-1, None]
-    upper = ramps[2:] / fdiff[1:, None]
-    weights = np.maximum(0.0, np.minimum(lower, upper))
-    enorm = 2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels])
-    weights = weights * enorm[:, None]
-    return torch.from_numpy(weights.astype(np.float32))
+    return torch.from_numpy(slaney_mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax))
 
 
 def log_mel_spectrogram(
