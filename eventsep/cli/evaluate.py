@@ -161,13 +161,27 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "evaluate",
         help="evaluate a configuration on a benchmark (resumable)",
-        description=__doc__.split("\n\n")[1],
+        description=(
+            "Run one pipeline configuration over a benchmark and append one durable row per "
+            "clip (ids, prompt, mapped classes, every metric, timings) to OUT/rows.jsonl. Run "
+            "the same command again after an interruption: finished clips are kept and not "
+            "recomputed. Presets for --config: mixture, audiosep, flowsep, eventsep, "
+            "audiosep+{hard,soft}{0.55,0.60,0.65,0.70}, ensemble-{rate,band,reverse-band,"
+            "progressive,reverse-progressive}; or a .json/.toml file of EventSepConfig fields."
+        ),
     )
     p.add_argument("--benchmark", required=True, help="vggsound, music, esc50, tiny or folder")
     p.add_argument("--data", default=None, help="folder of the benchmark WAV files")
     p.add_argument("--metadata", default=None, help="metadata CSV (default: found near --data)")
-    p.add_argument("--config", default="eventsep", help="preset name or .json/.toml file")
-    p.add_argument("--profile", default="paper", choices=("paper", "tiny-random"))
+    p.add_argument(
+        "--config", default="eventsep", help="preset name or .json/.toml file (default: eventsep)"
+    )
+    p.add_argument(
+        "--profile",
+        default="paper",
+        choices=("paper", "tiny-random"),
+        help="paper: real weights; tiny-random: small random models, offline (default: paper)",
+    )
     p.add_argument("--out", required=True, help="results folder (rows.jsonl, run.json)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N clips")
     p.add_argument("--metrics", default=None, help="comma-separated subset of the metrics")
@@ -183,11 +197,15 @@ def register(subparsers: Any) -> None:
     )
     b.add_argument("--source", required=True, help="manifest.csv + clips, or a folder per class")
     b.add_argument("--out", required=True, help="new benchmark folder")
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--snr-db", type=float, default=0.0)
-    b.add_argument("--seconds", type=float, default=10.0)
-    b.add_argument("--clips-per-class", type=int, default=None)
-    b.add_argument("--mixtures-per-clip", type=int, default=1)
+    b.add_argument("--seed", type=int, default=0, help="seed of clip choice and pairing (0)")
+    b.add_argument("--snr-db", type=float, default=0.0, help="target-to-interferer ratio in dB (0)")
+    b.add_argument("--seconds", type=float, default=10.0, help="mixture length in seconds (10)")
+    b.add_argument(
+        "--clips-per-class", type=int, default=None, help="use at most N clips per class (all)"
+    )
+    b.add_argument(
+        "--mixtures-per-clip", type=int, default=1, help="mixtures made from each clip (1)"
+    )
     b.set_defaults(func=_build)
 
 

@@ -109,7 +109,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="paper",
         help=f"models: {' or '.join(PROFILES)}, or a folder laid out like the checkpoint cache",
     )
-    p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: cpu)")
+    p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (CPU if not set)")
     p.add_argument(
         "--residual", action="store_true", help="also write mixture minus estimate (32 kHz)"
     )
