@@ -28,6 +28,7 @@ from transformers import ClapTextConfig
 
 from eventsep.errors import (
     CheckpointMismatchError,
+    ConfigError,
     EmptyAudioError,
     NonFiniteAudioError,
     PromptError,
@@ -140,7 +141,7 @@ class AudioSepSeparator(nn.Module):
                 f"{separator.condition_size}"
             )
         if autocast not in _AUTOCAST:
-            raise ValueError(f"autocast must be one of None, 'bf16', 'fp16', got {autocast!r}")
+            raise ConfigError(f"autocast must be one of None, 'bf16', 'fp16', got {autocast!r}")
         self.separator = separator.eval()
         self.text_encoder = text_encoder.eval()
         self.chunk, self.overlap = chunk_geometry(
@@ -279,7 +280,7 @@ class AudioSepSeparator(nn.Module):
         """
         mode = self.autocast if autocast == "default" else autocast
         if mode not in _AUTOCAST:
-            raise ValueError(f"autocast must be one of None, 'bf16', 'fp16', got {mode!r}")
+            raise ConfigError(f"autocast must be one of None, 'bf16', 'fp16', got {mode!r}")
         device = self.device
         x = mixture.to(device, torch.float32)
         cond = condition.to(device, torch.float32)
