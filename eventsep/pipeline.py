@@ -115,13 +115,14 @@ class EventSepConfig:
     sed_head: str = "att"
     mapping_method: str = "default"
     empty_mask: str = "restore"
-    fusion_rule: str = "rate"
-    fusion_rate: float = 0.3
-    cutoff_hz: float = 4000.0
-    n_fft: int = 1024
-    hop_length: int = 256
-    crossfade: int = 512
-    bandlimit_8k: bool = False
+    # Fusion defaults come from FusionConfig, so the two cannot drift apart.
+    fusion_rule: str = FusionConfig.rule
+    fusion_rate: float = FusionConfig.rate
+    cutoff_hz: float = FusionConfig.cutoff_hz
+    n_fft: int = FusionConfig.n_fft
+    hop_length: int = FusionConfig.hop_length
+    crossfade: int = FusionConfig.crossfade
+    bandlimit_8k: bool = FusionConfig.bandlimit_8k
     flowsep_steps: int = 20
     segment: str = "random"
     seed: int = 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-from dataclasses import dataclass
 
 import pytest
 import torch
@@ -19,28 +18,17 @@ from eventsep.errors import (
     SilentAudioError,
 )
 from eventsep.fusion import fuse
+from eventsep.mapping import LabelMatch
 from eventsep.pipeline import EventSep, EventSepConfig, EventSepResult
 from eventsep.separators.flowsep import FlowSepOutput
 
 DOG = 74
 
 
-@dataclass(frozen=True)
-class FakeMatch:
-    label: str
-    index: int
-    score: float
-    method: str
-    labels: tuple[str, ...]
-    indices: tuple[int, ...]
-    confident: bool
-    explanation: str
-
-
 class FakeMapper:
-    def __call__(self, prompt: str) -> FakeMatch:
+    def __call__(self, prompt: str) -> LabelMatch:
         confident = prompt != "xyzzy"
-        return FakeMatch(
+        return LabelMatch(
             "Dog", DOG, 0.9 if confident else 0.1, "fake", ("Dog",), (DOG,), confident, ""
         )
 
