@@ -115,16 +115,25 @@ def test_minilm_resolves_to_bundled_package_offline():
     assert hub.is_cached("all-minilm-l6-v2")
 
 
-def _fake_entry(monkeypatch, source: Path, *, sha256: str | None, size: int | None):
+def _fake_entry(
+    monkeypatch,
+    source: Path | str,
+    *,
+    sha256: str | None = None,
+    size: int | None = None,
+    name: str = "fake-model",
+):
+    """Add a one-file checkpoint to the catalogue; ``source`` is a local file or a URL."""
+    url = source.as_uri() if isinstance(source, Path) else source
     fake = hub.Checkpoint(
-        name="fake-model",
+        name=name,
         description="test",
-        files=(hub.RemoteFile("weights.bin", source.as_uri(), size=size, sha256=sha256),),
+        files=(hub.RemoteFile("weights.bin", url, size=size, sha256=sha256),),
         source="test",
         licence="CC0",
         used_by="tests",
     )
-    monkeypatch.setitem(hub._CATALOGUE_DICT, "fake-model", fake)
+    monkeypatch.setitem(hub._CATALOGUE_DICT, name, fake)
     return fake
 
 
@@ -187,15 +196,7 @@ def test_download_without_network_raises_weights_not_found(monkeypatch):
     """No offline flag, but the host cannot be reached: typed error, quickly."""
     monkeypatch.delenv("EVENTSEP_OFFLINE")
     monkeypatch.delenv("HF_HUB_OFFLINE")
-    fake = hub.Checkpoint(
-        name="fake-remote",
-        description="test",
-        files=(hub.RemoteFile("w.bin", "https://127.0.0.1:9/none.bin"),),
-        source="test",
-        licence="CC0",
-        used_by="tests",
-    )
-    monkeypatch.setitem(hub._CATALOGUE_DICT, "fake-remote", fake)
+    _fake_entry(monkeypatch, "https://127.0.0.1:9/none.bin", name="fake-remote")
     start = time.perf_counter()
     with pytest.raises(WeightsNotFoundError, match="eventsep download fake-remote"):
         hub.download("fake-remote", progress=False)

@@ -13,9 +13,12 @@ import json
 import sys
 from pathlib import Path
 
+from eventsep.pipeline import EventSepConfig
+
 __all__ = ["register", "run", "detect_report"]
 
-_DEFAULT_THRESHOLD = 0.3
+_DEFAULT_THRESHOLD = 0.3  # a class counts as "active" in the timeline at p >= this
+_DEFAULTS = EventSepConfig()  # detector head and mapping method follow the pipeline
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--head",
         choices=("att", "max"),
-        default="att",
+        default=_DEFAULTS.sed_head,
         help="Cnn14 head: att (code) or max (paper)",
     )
     p.add_argument(
@@ -58,7 +61,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"probability at which a class counts as active ({_DEFAULT_THRESHOLD})",
     )
     p.add_argument(
-        "--mapping", choices=("default", "paper"), default="default", help="prompt mapping method"
+        "--mapping",
+        choices=("default", "paper"),
+        default=_DEFAULTS.mapping_method,
+        help="prompt mapping method",
     )
     p.add_argument("--plot", type=Path, default=None, metavar="PNG", help="save activity figure")
     p.set_defaults(func=run)
