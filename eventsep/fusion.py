@@ -88,6 +88,50 @@ def _check_rate(rate: float) -> None:
         raise ConfigError(f"fusion rate must lie in [0, 1], got {rate}")
 
 
+@dataclass(frozen=True)
+class FusionConfig:
+    """Parameters of the STFT fusion; defaults are the authors' inference defaults.
+
+    Attributes
+    ----------
+    rule : str
+        One of :data:`FUSION_RULES`; ``rate`` is the rule of the authors' example command.
+    rate : float
+        ``a`` in [0, 1] (code default 0.3; the paper's ablation used 0.1).
+    cutoff_hz : float
+        ``f_c`` in Hz for the band rules.
+    n_fft, hop_length : int
+        STFT size and hop at 16 kHz, in samples.
+    crossfade : int
+        Cross-fade ramp at the span's inner borders, in 16 kHz samples (0 = hard paste).
+    bandlimit_8k : bool
+        Band-limit the whole output to 8 kHz as the authors' code does.
+    clip : bool
+        Clip the output to [-1, 1] as the authors' code does.
+    """
+
+    rule: str = "rate"
+    rate: float = 0.3
+    cutoff_hz: float = 4000.0
+    n_fft: int = 1024
+    hop_length: int = 256
+    crossfade: int = 512
+    bandlimit_8k: bool = False
+    clip: bool = False
+
+    def __post_init__(self) -> None:
+        _check_rule(self.rule)
+        _check_rate(self.rate)
+        if self.cutoff_hz < 0:
+            raise ConfigError(f"cutoff_hz must be >= 0, got {self.cutoff_hz}")
+        if self.hop_length <= 0 or self.n_fft <= 0 or self.hop_length > self.n_fft:
+            raise ConfigError(
+                f"need 0 < hop_length <= n_fft, got n_fft={self.n_fft}, hop={self.hop_length}"
+            )
+        if self.crossfade < 0:
+            raise ConfigError(f"crossfade must be >= 0 samples, got {self.crossfade}")
+
+
 def fusion_weights(
     rule: str,
     num_bins: int,
@@ -361,15 +405,8 @@ def fuse(
     flowsep: torch.Tensor,
     start: int,
     length: int | None = None,
+    config: FusionConfig | None = None,
     *,
-    rule: str = "rate",
-    rate: float = 0.3,
-    cutoff_hz: float = 4000.0,
-    n_fft: int = 1024,
-    hop_length: int = 256,
-    crossfade: int = 512,
-    bandlimit_8k: bool = False,
-    clip: bool = False,
     audiosep_rate: int = 32000,
     flowsep_rate: int = 16000,
 ) -> torch.Tensor:
@@ -385,18 +422,12 @@ def fuse(
         Start of the span in ``flowsep_rate`` samples of the (resampled) input.
     length : int, optional
         Span length in ``flowsep_rate`` samples; defaults to ``len(flowsep)``.
-    rule, rate, cutoff_hz, n_fft, hop_length
-        Fusion rule and its parameters, see :func:`fuse_segments`; the STFT runs at
-        ``flowsep_rate``.
-    crossfade : int
-        Ramp length in ``flowsep_rate`` samples at the span's inner borders (512 = 32 ms);
-        0 pastes the span hard, as the authors do.
-    bandlimit_8k : bool
-        False (default): only the band FlowSep covers (below ``flowsep_rate / 2``) changes and
-        AudioSep's content above it is kept. True: the whole output is ``flowsep_rate`` content
-        resampled up, band-limited to 8 kHz as in the authors' code.
-    clip : bool
-        Clip the output to [-1, 1] (the authors' code does).
+    config : FusionConfig, optional
+        Rule and parameters (default ``FusionConfig()``). The STFT runs at ``flowsep_rate``;
+        ``config.crossfade`` is in ``flowsep_rate`` samples; ``config.bandlimit_8k=False`` keeps
+        AudioSep's content above ``flowsep_rate / 2`` (only the band FlowSep covers changes),
+        ``True`` returns ``flowsep_rate`` content resampled up, as the authors' code does;
+        ``config.clip`` clips the output to [-1, 1].
     audiosep_rate, flowsep_rate : int
         Sample rates in Hz.
 
@@ -409,10 +440,7 @@ def fuse(
         raise ValueError(
             f"fuse expects 1-D waveforms, got {tuple(audiosep.shape)} and {tuple(flowsep.shape)}"
         )
-    _check_rule(rule)
-    _check_rate(rate)
-    if crossfade < 0:
-        raise ConfigError(f"crossfade must be >= 0 samples, got {crossfade}")
+    c = FusionConfig() if config is None else config
     n32 = audiosep.shape[-1]
     a16 = _resample(audiosep, audiosep_rate, flowsep_rate)
     a_seg, f_seg, start, length = align_span(a16, flowsep.to(a16.device), start, length)
@@ -420,66 +448,22 @@ def fuse(
     fused = fuse_segments(
         a_seg,
         f_seg,
-        rule,
-        rate=rate,
-        cutoff_hz=cutoff_hz,
+        c.rule,
+        rate=c.rate,
+        cutoff_hz=c.cutoff_hz,
         sample_rate=flowsep_rate,
-        n_fft=n_fft,
-        hop_length=hop_length,
+        n_fft=c.n_fft,
+        hop_length=c.hop_length,
     )
-    if bandlimit_8k:
-        out16 = overlap_add_span(a16, fused, start, crossfade)
+    if c.bandlimit_8k:
+        out16 = overlap_add_span(a16, fused, start, c.crossfade)
         out = _fit_length(_resample(out16, flowsep_rate, audiosep_rate), n32)
     else:
-        delta = overlap_add_span(torch.zeros_like(a16), fused - a_seg, start, crossfade)
+        delta = overlap_add_span(torch.zeros_like(a16), fused - a_seg, start, c.crossfade)
         out = audiosep + _fit_length(_resample(delta, flowsep_rate, audiosep_rate), n32)
-    if clip:
+    if c.clip:
         out = out.clamp(-1.0, 1.0)
     return out.to(audiosep.dtype)
-
-
-@dataclass(frozen=True)
-class FusionConfig:
-    """Parameters of the STFT fusion; defaults are the authors' inference defaults.
-
-    Attributes
-    ----------
-    rule : str
-        One of :data:`FUSION_RULES`; ``rate`` is the rule of the authors' example command.
-    rate : float
-        ``a`` in [0, 1] (code default 0.3; the paper's ablation used 0.1).
-    cutoff_hz : float
-        ``f_c`` in Hz for the band rules.
-    n_fft, hop_length : int
-        STFT size and hop at 16 kHz, in samples.
-    crossfade : int
-        Cross-fade ramp at the span's inner borders, in 16 kHz samples (0 = hard paste).
-    bandlimit_8k : bool
-        Band-limit the whole output to 8 kHz as the authors' code does.
-    clip : bool
-        Clip the output to [-1, 1] as the authors' code does.
-    """
-
-    rule: str = "rate"
-    rate: float = 0.3
-    cutoff_hz: float = 4000.0
-    n_fft: int = 1024
-    hop_length: int = 256
-    crossfade: int = 512
-    bandlimit_8k: bool = False
-    clip: bool = False
-
-    def __post_init__(self) -> None:
-        _check_rule(self.rule)
-        _check_rate(self.rate)
-        if self.cutoff_hz < 0:
-            raise ConfigError(f"cutoff_hz must be >= 0, got {self.cutoff_hz}")
-        if self.hop_length <= 0 or self.n_fft <= 0 or self.hop_length > self.n_fft:
-            raise ConfigError(
-                f"need 0 < hop_length <= n_fft, got n_fft={self.n_fft}, hop={self.hop_length}"
-            )
-        if self.crossfade < 0:
-            raise ConfigError(f"crossfade must be >= 0 samples, got {self.crossfade}")
 
 
 class STFTFusion:
@@ -504,21 +488,7 @@ class STFTFusion:
         config: FusionConfig | None = None,
     ) -> torch.Tensor:
         """Fuse with :func:`fuse`; ``config`` replaces ``self.config`` for this call only."""
-        c = self.config if config is None else config
-        return fuse(
-            audiosep,
-            flowsep,
-            start,
-            length,
-            rule=c.rule,
-            rate=c.rate,
-            cutoff_hz=c.cutoff_hz,
-            n_fft=c.n_fft,
-            hop_length=c.hop_length,
-            crossfade=c.crossfade,
-            bandlimit_8k=c.bandlimit_8k,
-            clip=c.clip,
-        )
+        return fuse(audiosep, flowsep, start, length, self.config if config is None else config)
 
     def __repr__(self) -> str:
         return f"STFTFusion({self.config!r})"

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from eventsep.errors import ConfigError, PromptError
-from eventsep.fusion import FUSION_RULES, FusionConfig, STFTFusion
+from eventsep.fusion import FusionConfig, STFTFusion
 
 __all__ = [
     "EMPTY_MASK_POLICIES",
@@ -56,6 +56,33 @@ _MAPPING_METHODS = ("default", "paper")
 _FALLBACK_MASK_KINDS = ("none", "hard", "soft", "soft-rel", "soft-gauss", "soft-fade-th")
 #: File in a model folder that may hold EventSepConfig fields (JSON object).
 CONFIG_FILE = "eventsep_config.json"
+
+
+#: Former flat EventSepConfig fusion fields -> their FusionConfig name (for error hints).
+_FLAT_FUSION_NAMES = {
+    "fusion_rule": "rule",
+    "fusion_rate": "rate",
+    "cutoff_hz": "cutoff_hz",
+    "n_fft": "n_fft",
+    "hop_length": "hop_length",
+    "crossfade": "crossfade",
+    "bandlimit_8k": "bandlimit_8k",
+}
+
+
+def _fusion_config(value: object, base: FusionConfig) -> FusionConfig:
+    """``value`` as a FusionConfig: used as is, or a mapping of fields merged into ``base``."""
+    if isinstance(value, FusionConfig):
+        return value
+    if isinstance(value, Mapping):
+        known = {f.name for f in dataclasses.fields(FusionConfig)}
+        unknown = sorted(set(map(str, value)) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown fusion option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        return dataclasses.replace(base, **value)
+    raise ConfigError(f"fusion must be a FusionConfig or a mapping, got {type(value).__name__}")
 
 
 def _mask_kinds() -> tuple[str, ...]:
@@ -87,19 +114,10 @@ class EventSepConfig:
         MiniLM as in the paper).
     empty_mask : str
         One of :data:`EMPTY_MASK_POLICIES`.
-    fusion_rule : str
-        One of :data:`eventsep.fusion.FUSION_RULES`; ``"rate"`` is the authors' example.
-    fusion_rate : float
-        ``a`` in [0, 1], FlowSep's magnitude share (code default 0.3; ablation 0.1).
-    cutoff_hz : float
-        ``f_c`` of the band rules, in Hz.
-    n_fft, hop_length : int
-        Fusion STFT size and hop at 16 kHz, in samples.
-    crossfade : int
-        Cross-fade at the FlowSep span's inner borders, in 16 kHz samples.
-    bandlimit_8k : bool
-        Band-limit the fused output to 8 kHz, as the authors' code does (default: keep
-        AudioSep's content above 8 kHz).
+    fusion : FusionConfig
+        Every fusion setting (rule, rate ``a``, cutoff ``f_c``, STFT size, cross-fade,
+        band limit), see :class:`eventsep.fusion.FusionConfig`. A mapping of its fields is
+        accepted too and merged into the defaults (``fusion={"rule": "band"}``).
     flowsep_steps : int
         Euler steps of FlowSep's rectified-flow sampler (20 in the authors' inference script).
     segment : str
@@ -115,14 +133,7 @@ class EventSepConfig:
     sed_head: str = "att"
     mapping_method: str = "default"
     empty_mask: str = "restore"
-    # Fusion defaults come from FusionConfig, so the two cannot drift apart.
-    fusion_rule: str = FusionConfig.rule
-    fusion_rate: float = FusionConfig.rate
-    cutoff_hz: float = FusionConfig.cutoff_hz
-    n_fft: int = FusionConfig.n_fft
-    hop_length: int = FusionConfig.hop_length
-    crossfade: int = FusionConfig.crossfade
-    bandlimit_8k: bool = FusionConfig.bandlimit_8k
+    fusion: FusionConfig = field(default_factory=FusionConfig)
     flowsep_steps: int = 20
     segment: str = "random"
     seed: int = 0
@@ -137,35 +148,36 @@ class EventSepConfig:
         choose("SED head", self.sed_head, _SED_HEADS)
         choose("mapping method", self.mapping_method, _MAPPING_METHODS)
         choose("empty-mask policy", self.empty_mask, EMPTY_MASK_POLICIES)
-        choose("fusion rule", self.fusion_rule, FUSION_RULES)
         choose("FlowSep segment", self.segment, _SEGMENTS)
         if not 0.0 < float(self.threshold) <= 1.0:
             raise ConfigError(f"mask threshold must lie in (0, 1], got {self.threshold}")
         if int(self.flowsep_steps) < 1:
             raise ConfigError(f"flowsep_steps must be >= 1, got {self.flowsep_steps}")
-        self.fusion_config()  # validates the fusion fields
-
-    def fusion_config(self) -> FusionConfig:
-        """The fusion fields as a :class:`~eventsep.fusion.FusionConfig`."""
-        return FusionConfig(
-            rule=self.fusion_rule,
-            rate=self.fusion_rate,
-            cutoff_hz=self.cutoff_hz,
-            n_fft=self.n_fft,
-            hop_length=self.hop_length,
-            crossfade=self.crossfade,
-            bandlimit_8k=self.bandlimit_8k,
-        )
+        object.__setattr__(self, "fusion", _fusion_config(self.fusion, FusionConfig()))
 
     def replace(self, **changes: Any) -> EventSepConfig:
-        """A copy with ``changes`` applied; unknown names raise :class:`ConfigError`."""
+        """A copy with ``changes`` applied; unknown names raise :class:`ConfigError`.
+
+        ``fusion`` may be a :class:`FusionConfig` (used as is) or a mapping of its fields
+        (merged into this config's fusion settings).
+        """
         known = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(changes) - known)
         if unknown:
+            moved = [n for n in unknown if n in _FLAT_FUSION_NAMES]
+            hint = (
+                "; fusion settings live in `fusion`, e.g. fusion={"
+                + ", ".join(f"{_FLAT_FUSION_NAMES[n]!r}: ..." for n in moved)
+                + "}"
+                if moved
+                else ""
+            )
             raise ConfigError(
                 f"unknown EventSep option(s) {', '.join(unknown)}; "
-                f"known: {', '.join(sorted(known))}"
+                f"known: {', '.join(sorted(known))}{hint}"
             )
+        if "fusion" in changes:
+            changes["fusion"] = _fusion_config(changes["fusion"], self.fusion)
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -259,7 +271,7 @@ class EventSepResult:
         return {
             "prompt": self.prompt,
             "mode": self.config.mode,
-            "fusion_rule": self.config.fusion_rule if self.config.mode == "ensemble" else None,
+            "fusion_rule": self.config.fusion.rule if self.config.mode == "ensemble" else None,
             "mask": self.config.mask,
             "threshold": self.config.threshold,
             "classes": [
@@ -362,7 +374,7 @@ class EventSep:
         self.audiosep = audiosep
         self.flowsep = flowsep
         self.config = config or EventSepConfig()
-        self.fuser = fuser or STFTFusion(self.config.fusion_config())
+        self.fuser = fuser or STFTFusion(self.config.fusion)
         self.profile = profile
         for module in self._modules():
             module.eval()
@@ -491,7 +503,7 @@ class EventSep:
             Text description of the target sound.
         **overrides
             :class:`EventSepConfig` fields for this call only (``mode="audiosep"``,
-            ``mask="none"``, ``fusion_rule="band"``...).
+            ``mask="none"``, ``fusion={"rule": "band"}``...).
 
         Returns
         -------
@@ -593,9 +605,7 @@ class EventSep:
                         )
                 elif cfg.mode == "ensemble":
                     with timer("fusion"):
-                        estimate = self.fuser(
-                            a_est, f_est, f_start, f_len, config=cfg.fusion_config()
-                        )
+                        estimate = self.fuser(a_est, f_est, f_start, f_len, config=cfg.fusion)
                 else:
                     estimate = a_est
         timer.times["total"] = time.perf_counter() - t_start
@@ -630,23 +640,26 @@ class EventSep:
         x, sr = load_audio(path, mono=True)
         return self(x[0], sr, prompt, **overrides)
 
-    def fuse(self, result: EventSepResult, **overrides: Any) -> torch.Tensor:
+    def fuse(
+        self, result: EventSepResult, fusion: FusionConfig | None = None, **fields: Any
+    ) -> torch.Tensor:
         """Fuse the two estimates of a ``mode="both"`` (or ``"ensemble"``) result again.
 
-        ``overrides`` are fusion fields of :class:`EventSepConfig` (``fusion_rule``,
-        ``fusion_rate``, ``cutoff_hz``, ...), so all five rules of Table 3 come from one run of
-        the separators. Returns the 32 kHz estimate, ``(samples32,)``.
+        ``fusion`` replaces the result's fusion settings; ``fields`` are
+        :class:`~eventsep.fusion.FusionConfig` fields changed on top (``rule="band"``,
+        ``rate=0.1``, ...), so all five rules of Table 3 come from one run of the separators.
+        Returns the 32 kHz estimate, ``(samples32,)``.
         """
         if result.audiosep_estimate is None or result.flowsep_estimate is None:
             raise ConfigError("re-fusing needs a result of mode 'both' or 'ensemble'")
-        cfg = result.config.replace(**overrides)
+        config = _fusion_config(fields, fusion or result.config.fusion)
         with torch.inference_mode():
             return self.fuser(
                 result.audiosep_estimate,
                 result.flowsep_estimate,
                 result.flowsep_start,
                 result.flowsep_length,
-                config=cfg.fusion_config(),
+                config=config,
             )
 
     # ---------------------------------------------------------------- helpers

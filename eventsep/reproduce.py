@@ -757,7 +757,7 @@ TABLE2_METRICS = ("sdr", "sdri", "si_sdr")
 #: Metrics of Table 3.
 TABLE3_METRICS = ("clap", "clap_a")
 #: Table 3: the masked ensemble; the five rules re-fuse one run of both separators per clip.
-TABLE3_BASE: dict[str, Any] = {"mode": "both", "fusion_rate": 0.1}
+TABLE3_BASE: dict[str, Any] = {"mode": "both", "fusion": {"rate": 0.1}}
 """The fusion ablation used a = 0.1 (the code default is 0.3)."""
 
 
@@ -921,12 +921,16 @@ class Experiments:
                     waveform: Any, sample_rate: int, prompt: str, _r=rule, _both=both
                 ) -> Any:
                     result = _both(waveform, sample_rate, prompt)
-                    fused = self.pipe.fuse(result, fusion_rule=_r)
-                    config = result.config.replace(mode="ensemble", fusion_rule=_r)
+                    fused = self.pipe.fuse(result, rule=_r)
+                    config = result.config.replace(mode="ensemble", fusion={"rule": _r})
                     return dataclasses.replace(result, estimate=fused, config=config)
 
                 name = f"ensemble-{rule}"
-                fields = {**base, "mode": "ensemble", "fusion_rule": rule}
+                fields = {
+                    **base,
+                    "mode": "ensemble",
+                    "fusion": {**base.get("fusion", {}), "rule": rule},
+                }
                 evaluate(
                     [item],
                     separate,

@@ -76,7 +76,7 @@ def test_flags_reach_the_config(tmp_path, fake_models):
     extra = ["--mode", "audiosep", "--mask", "hard", "--threshold", "0.4", "--fusion", "band"]
     assert main(args + extra + ["--seed", "3", "--steps", "5"]) == 0
     cfg = fake_models[0].config
-    assert (cfg.mode, cfg.mask, cfg.threshold, cfg.fusion_rule) == ("audiosep", "hard", 0.4, "band")
+    assert (cfg.mode, cfg.mask, cfg.threshold, cfg.fusion.rule) == ("audiosep", "hard", 0.4, "band")
     assert (cfg.seed, cfg.flowsep_steps) == (3, 5)
     rep = json.loads((tmp_path / "o" / "mix_dog.json").read_text())
     assert rep["mode"] == "audiosep" and rep["fusion_rule"] is None

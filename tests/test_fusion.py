@@ -191,20 +191,20 @@ def _inputs(n32: int = 64000, start: int = 6000, length: int = 16000):
 def test_fuse_identical_inputs_returns_audiosep(rule):
     a32, _, start, length = _inputs()
     f16 = resample(a32, SR32, SR16)[start : start + length]
-    out = fuse(a32, f16, start, length, rule=rule)
+    out = fuse(a32, f16, start, length, FusionConfig(rule=rule))
     assert out.shape == a32.shape
     assert torch.allclose(out, a32, atol=1e-5)
 
 
 def test_fuse_rate_zero_returns_audiosep():
     a32, f16, start, length = _inputs()
-    out = fuse(a32, f16, start, length, rule="rate", rate=0.0)
+    out = fuse(a32, f16, start, length, FusionConfig(rule="rate", rate=0.0))
     assert torch.allclose(out, a32, atol=1e-5)
 
 
 def test_fuse_changes_only_the_span_and_low_band():
     a32, f16, start, length = _inputs()
-    out = fuse(a32, f16, start, length, rule="rate", rate=0.5, crossfade=256)
+    out = fuse(a32, f16, start, length, FusionConfig(rule="rate", rate=0.5, crossfade=256))
     diff = out - a32
     s32, e32 = 2 * start, 2 * (start + length)
     margin = 400  # resampler filter support, in 32 kHz samples
@@ -218,8 +218,8 @@ def test_fuse_changes_only_the_span_and_low_band():
 def test_bandlimit_8k_reproduces_authors_band_limit():
     a32, f16, start, length = _inputs()
     high_in = _band_energy(a32, SR32, 8500, 16000)
-    kept = fuse(a32, f16, start, length, bandlimit_8k=False, crossfade=0)
-    limited = fuse(a32, f16, start, length, bandlimit_8k=True, crossfade=0, clip=True)
+    kept = fuse(a32, f16, start, length, FusionConfig(bandlimit_8k=False, crossfade=0))
+    limited = fuse(a32, f16, start, length, FusionConfig(bandlimit_8k=True, crossfade=0, clip=True))
     assert _band_energy(kept, SR32, 8500, 16000) == pytest.approx(high_in, rel=1e-3)
     assert _band_energy(limited, SR32, 8500, 16000) < 1e-3 * high_in
     assert limited.shape == a32.shape and limited.abs().max() <= 1.0
@@ -230,7 +230,7 @@ def test_bandlimit_8k_reproduces_authors_band_limit():
 def test_fuse_odd_length_and_span_past_end():
     a32 = _noise(32001, 12)
     f16 = _noise(16000, 13)
-    out = fuse(a32, f16, 10000, 16000, rule="band")
+    out = fuse(a32, f16, 10000, 16000, FusionConfig(rule="band"))
     assert out.shape == (32001,)
     assert torch.isfinite(out).all()
     # start beyond the clip: nothing to fuse
@@ -241,7 +241,8 @@ def test_stft_fusion_component_overrides():
     a32, f16, start, length = _inputs()
     fuser = STFTFusion(FusionConfig(rule="progressive", rate=0.3))
     assert torch.allclose(
-        fuser(a32, f16, start, length), fuse(a32, f16, start, length, rule="progressive")
+        fuser(a32, f16, start, length),
+        fuse(a32, f16, start, length, FusionConfig(rule="progressive")),
     )
     assert torch.allclose(
         fuser(a32, f16, start, length, config=FusionConfig(rate=0.0)), a32, atol=1e-5
@@ -252,7 +253,7 @@ def test_stft_fusion_component_overrides():
 def test_fuse_expected_slice():
     """Pins the numbers of one fusion (rule 'band') so a change of any step shows up."""
     a32, f16, start, length = _inputs()
-    out = fuse(a32, f16, start, length, rule="band", cutoff_hz=4000.0)
+    out = fuse(a32, f16, start, length, FusionConfig(rule="band", cutoff_hz=4000.0))
     s = 2 * start + 8000
     got = out[s : s + 4]
     ref = torch.tensor(EXPECTED_BAND_SLICE)

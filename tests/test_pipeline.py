@@ -17,7 +17,7 @@ from eventsep.errors import (
     SampleRateError,
     SilentAudioError,
 )
-from eventsep.fusion import fuse
+from eventsep.fusion import FusionConfig, fuse
 from eventsep.mapping import LabelMatch
 from eventsep.pipeline import EventSep, EventSepConfig, EventSepResult
 from eventsep.separators.flowsep import FlowSepOutput
@@ -111,15 +111,15 @@ def _mixture(seconds: float = 1.0, sr: int = 32000, seed: int = 0) -> torch.Tens
 def test_config_defaults_are_the_papers_best():
     c = EventSepConfig()
     assert (c.mode, c.mask, c.threshold) == ("ensemble", "soft", 0.55)
-    assert (c.fusion_rule, c.fusion_rate, c.cutoff_hz) == ("rate", 0.3, 4000.0)
-    assert (c.n_fft, c.hop_length, c.flowsep_steps) == (1024, 256, 20)
+    assert (c.fusion.rule, c.fusion.rate, c.fusion.cutoff_hz) == ("rate", 0.3, 4000.0)
+    assert (c.fusion.n_fft, c.fusion.hop_length, c.flowsep_steps) == (1024, 256, 20)
     assert (c.segment, c.empty_mask, c.mapping_method, c.sed_head) == (
         "random",
         "restore",
         "default",
         "att",
     )
-    assert c.fusion_config().rule == "rate"
+    assert c.fusion == FusionConfig()
     assert c.to_dict()["threshold"] == 0.55
 
 
@@ -127,10 +127,11 @@ def test_config_defaults_are_the_papers_best():
     "bad",
     [
         {"mode": "karaoke"},
-        {"fusion_rule": "median"},
+        {"fusion": {"rule": "median"}},
         {"mask": "fuzzy"},
         {"threshold": 0.0},
-        {"fusion_rate": 2.0},
+        {"fusion": {"rate": 2.0}},
+        {"fusion": {"window": 3}},
         {"empty_mask": "ignore"},
         {"flowsep_steps": 0},
         {"segment": "half"},
@@ -145,6 +146,20 @@ def test_config_replace_unknown_option():
     with pytest.raises(ConfigError, match="unknown EventSep option"):
         EventSepConfig().replace(colour="red")
     assert EventSepConfig().replace(mode="both").mode == "both"
+    # the former flat fusion names point at the nested FusionConfig
+    with pytest.raises(ConfigError, match=r"fusion=\{'rule'"):
+        EventSepConfig().replace(fusion_rule="band")
+
+
+def test_config_fusion_is_one_nested_config():
+    c = EventSepConfig(fusion={"rule": "band", "rate": 0.1})
+    assert c.fusion == FusionConfig(rule="band", rate=0.1)
+    # a mapping is merged into the current settings, a FusionConfig replaces them
+    assert c.replace(fusion={"cutoff_hz": 2000.0}).fusion == FusionConfig(
+        rule="band", rate=0.1, cutoff_hz=2000.0
+    )
+    assert c.replace(fusion=FusionConfig()).fusion == FusionConfig()
+    assert EventSepConfig(**c.to_dict()) == c  # JSON round trip
 
 
 # ------------------------------------------------------------------ calls
@@ -200,10 +215,8 @@ def test_both_mode_and_refusion():
     assert torch.equal(both.estimate, both.audiosep_estimate)
     ens = pipe(x, 32000, "dog")
     assert torch.allclose(pipe.fuse(both), ens.estimate)
-    assert torch.allclose(
-        pipe.fuse(both, fusion_rule="rate", fusion_rate=0.0), both.audiosep_estimate, atol=1e-5
-    )
-    band = pipe.fuse(both, fusion_rule="band")
+    assert torch.allclose(pipe.fuse(both, rule="rate", rate=0.0), both.audiosep_estimate, atol=1e-5)
+    band = pipe.fuse(both, rule="band")
     assert not torch.allclose(band, ens.estimate)
     with pytest.raises(ConfigError):
         pipe.fuse(pipe(x, 32000, "dog", mode="audiosep"))
@@ -259,7 +272,7 @@ def test_input_errors():
     with pytest.raises(ConfigError, match="unknown mode"):
         pipe(x, 32000, "dog", mode="karaoke")
     with pytest.raises(ConfigError, match="unknown fusion rule"):
-        pipe(x, 32000, "dog", fusion_rule="median")
+        pipe(x, 32000, "dog", fusion={"rule": "median"})
     with pytest.raises(SampleRateError):
         pipe(x, 0, "dog")
     no_flow = EventSep(FakeMapper(), FakeDetector(), FakeAudioSep(), None)
@@ -323,4 +336,4 @@ def test_tiny_random_end_to_end():
     assert r.flowsep_estimate.shape == (r.flowsep_length,)
     fused = pipe.fuse(r)
     assert fused.shape == x.shape and torch.isfinite(fused).all()
-    assert torch.allclose(pipe.fuse(r, fusion_rate=0.0), r.audiosep_estimate, atol=1e-5)
+    assert torch.allclose(pipe.fuse(r, rate=0.0), r.audiosep_estimate, atol=1e-5)

@@ -37,7 +37,7 @@ PRESETS: Mapping[str, Mapping[str, Any]] = {
         for kind in ("hard", "soft")
         for tau in (0.55, 0.60, 0.65, 0.70)
     },
-    **{f"ensemble-{rule}": {"mode": "ensemble", "fusion_rule": rule} for rule in _FUSIONS},
+    **{f"ensemble-{rule}": {"mode": "ensemble", "fusion": {"rule": rule}} for rule in _FUSIONS},
 }
 
 

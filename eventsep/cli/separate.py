@@ -82,16 +82,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--threshold", type=float, default=d.threshold, help="mask threshold tau")
     p.add_argument(
-        "--fusion", default=d.fusion_rule, help=f"fusion rule: {', '.join(FUSION_RULES)}"
+        "--fusion", default=d.fusion.rule, help=f"fusion rule: {', '.join(FUSION_RULES)}"
     )
     p.add_argument(
-        "--rate", type=float, default=d.fusion_rate, help="fusion rate a (FlowSep's share)"
+        "--rate", type=float, default=d.fusion.rate, help="fusion rate a (FlowSep's share)"
     )
-    p.add_argument("--cutoff", type=float, default=d.cutoff_hz, help="band-rule cutoff f_c in Hz")
+    p.add_argument(
+        "--cutoff", type=float, default=d.fusion.cutoff_hz, help="band-rule cutoff f_c in Hz"
+    )
     p.add_argument(
         "--bandlimit-8k",
         action="store_true",
-        default=d.bandlimit_8k,
+        default=d.fusion.bandlimit_8k,
         help="band-limit the fused output to 8 kHz as the authors' code does",
     )
     p.add_argument(
@@ -118,16 +120,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _config(args: argparse.Namespace):  # noqa: ANN202 - EventSepConfig, imported lazily
+    from eventsep.fusion import FusionConfig
     from eventsep.pipeline import EventSepConfig
 
     return EventSepConfig(
         mode=args.mode,
         mask=args.mask,
         threshold=args.threshold,
-        fusion_rule=args.fusion,
-        fusion_rate=args.rate,
-        cutoff_hz=args.cutoff,
-        bandlimit_8k=args.bandlimit_8k,
+        fusion=FusionConfig(
+            rule=args.fusion, rate=args.rate, cutoff_hz=args.cutoff, bandlimit_8k=args.bandlimit_8k
+        ),
         empty_mask=args.empty_mask,
         flowsep_steps=args.steps,
         segment=args.segment,
