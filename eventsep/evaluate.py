@@ -207,8 +207,8 @@ def evaluate(
     out_dir : path
         Results folder (``rows.jsonl``, ``run.json``).
     run : mapping, optional
-        Run description (``benchmark``, ``config``, ``profile``, ...) stored in ``run.json``; the
-        first three are copied into every row.
+        Run description (``benchmark``, ``config``, ``protocol``, ``profile``, ...) stored in
+        ``run.json``; these four are copied into every row (``None`` when absent).
     clap : ClapScorer, optional
         Needed for ``clap`` / ``clap_a``.
     metrics : sequence of str
@@ -280,6 +280,7 @@ def _evaluate_item(
         "id": item.id,
         "benchmark": info.get("benchmark"),
         "config": info.get("config"),
+        "protocol": info.get("protocol"),
         "profile": info.get("profile"),
         "prompt": item.prompt,
         "labels": None,

@@ -149,12 +149,16 @@ def test_sigkill_midway_then_restart_equals_uninterrupted_run(tmp_path: Path) ->
     assert "4 rows" in out.decode()
     run = json.loads((killed / "run.json").read_text())
     assert run["benchmark"] == "tiny" and run["config"] == "mixture"
+    assert run["protocol"] == "corrected"
     # the uninterrupted reference run, in-process through the same harness
     clean = evaluate(
         bench,
         lambda waveform, sample_rate, prompt: waveform,
         tmp_path / "fresh",
-        run={k: run[k] for k in ("benchmark", "config", "config_fields", "profile", "data")},
+        run={
+            k: run[k]
+            for k in ("benchmark", "config", "protocol", "config_fields", "profile", "data")
+        },
         clap=ClapScorer.tiny_random(),
         limit=4,
         progress=False,
@@ -163,4 +167,5 @@ def test_sigkill_midway_then_restart_equals_uninterrupted_run(tmp_path: Path) ->
     ids = [r["id"] for r in resumed]
     assert len(ids) == len(set(ids)) == 4
     _assert_rows_equal(resumed, clean)
+    assert {r["protocol"] for r in resumed} == {"corrected"}  # the row records the protocol
     assert all(r["clap"] is not None and r["stoi"] is not None for r in clean)
