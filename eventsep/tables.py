@@ -1,19 +1,20 @@
-"""Tables 1-3 of the EventSep paper, built from evaluation rows, with the paper's numbers as data.
+"""Tables 1-3 of the EventSep paper, built from evaluation rows and the experiment registry.
 
 A *run* is the rows of one ``eventsep evaluate`` results folder, keyed by ``(benchmark, config)``
-(:func:`load_runs`). Each table cell is the mean of a metric over a run's rows, skipping
-undefined values (``null``: e.g. STOI with fewer than 30 active frames); the ``n`` column gives
-the number of rows and ``undefined`` lists how many values each mean skipped.
+(:func:`load_runs`; ``config`` is an experiment's ``run_name``, :mod:`eventsep.experiments`).
+Each table has one row per experiment of :func:`eventsep.experiments.for_table`, in registry
+order; each cell is the mean of a metric over a run's rows, skipping undefined values (``null``:
+e.g. STOI with fewer than 30 active frames); the ``n`` column gives the number of rows and
+``undefined`` lists how many values each mean skipped.
 
-* Table 1: AudioSep / FlowSep / EventSep x VGGSound, MUSIC, ESC-50 x CLAP, CLAP-A, STOI, ESTOI
-  (configs ``audiosep``, ``flowsep``, ``eventsep``).
-* Table 2: VGGSound, AudioSep with a hard or soft SED mask, tau 0.55-0.70, SDRi and SI-SDR
-  (configs ``audiosep+hard0.55`` ...).
-* Table 3: VGGSound, the five fusion rules, CLAP and CLAP-A (configs ``ensemble-rate`` ...).
+* Table 1: AudioSep / FlowSep / EventSep x VGGSound, MUSIC, ESC-50 x CLAP, CLAP-A, STOI, ESTOI.
+* Table 2: VGGSound, AudioSep with a hard or soft SED mask at each threshold, SDRi and SI-SDR.
+* Table 3: VGGSound, the fusion rules, CLAP and CLAP-A.
 
-With ``paper=True`` each table gets a ``source`` column and the paper's rows beside ours.
-Paper numbers: Table 1 and Table 3 from the EventSep paper (also in the authors' README); of
-Table 2 only the tau = 0.55 rows are published in REFERENCE.md, the other cells are ``nan``.
+With ``paper=True`` each table gets a ``source`` column and the paper's rows
+(:attr:`Experiment.paper <eventsep.experiments.Experiment.paper>`) beside ours; numbers the
+paper does not publish are ``nan``. :func:`table_for_benchmarks` puts runs of other benchmarks
+(the smoke profile's ``tiny``) into Table 1's column groups.
 """
 
 from __future__ import annotations
@@ -21,71 +22,46 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from eventsep import experiments
+from eventsep.errors import ConfigError
 from eventsep.evaluate import RESULTS_FILE, RUN_FILE, ResultsLog
 from eventsep.metrics import summarize
 
 __all__ = [
     "BENCHMARKS",
-    "FUSION_RULES",
-    "MASK_THRESHOLDS",
-    "PAPER_TABLE1",
-    "PAPER_TABLE2",
-    "PAPER_TABLE3",
-    "SYSTEMS",
+    "METRIC_LABELS",
     "load_runs",
     "table1",
     "table2",
     "table3",
-    "write_tables",
+    "table_for_benchmarks",
 ]
 
 Runs = Mapping[tuple[str, str], Sequence[Mapping[str, Any]]]
 
 BENCHMARKS = {"vggsound": "VGGSound", "music": "MUSIC", "esc50": "ESC-50"}
-SYSTEMS = {"AudioSep": "audiosep", "FlowSep": "flowsep", "EventSep": "eventsep"}
-MASK_THRESHOLDS = (0.55, 0.60, 0.65, 0.70)
-FUSION_RULES = {
-    "Rate-weighted": "ensemble-rate",
-    "Band-split": "ensemble-band",
-    "Reverse band-split": "ensemble-reverse-band",
-    "Progressive": "ensemble-progressive",
-    "Reverse progressive": "ensemble-reverse-progressive",
+"""Display names of the paper's benchmarks, in Table 1's column order."""
+METRIC_LABELS = {
+    "sdr": "SDR",
+    "sdri": "SDRi",
+    "si_sdr": "SI-SDR",
+    "stoi": "STOI",
+    "estoi": "ESTOI",
+    "clap": "CLAP",
+    "clap_a": "CLAP-A",
 }
-_T1_METRICS = {"CLAP": "clap", "CLAP-A": "clap_a", "STOI": "stoi", "ESTOI": "estoi"}
-_T2_METRICS = {"SDRi": "sdri", "SI-SDR": "si_sdr"}
-_T3_METRICS = {"CLAP": "clap", "CLAP-A": "clap_a"}
+"""Column names of the metrics."""
 
-#: Table 1 of the paper: (system, benchmark) -> (CLAP, CLAP-A, STOI, ESTOI).
-PAPER_TABLE1: Mapping[tuple[str, str], tuple[float, float, float, float]] = {
-    ("AudioSep", "vggsound"): (0.2838, 0.7881, 0.6408, 0.5790),
-    ("FlowSep", "vggsound"): (0.3222, 0.7344, 0.4278, 0.3429),
-    ("EventSep", "vggsound"): (0.3549, 0.8199, 0.6403, 0.5786),
-    ("AudioSep", "music"): (0.3497, 0.8830, 0.6973, 0.6325),
-    ("FlowSep", "music"): (0.2083, 0.7108, 0.4534, 0.3615),
-    ("EventSep", "music"): (0.3494, 0.8832, 0.6969, 0.6321),
-    ("AudioSep", "esc50"): (0.4426, 0.7700, 0.6976, 0.5998),
-    ("FlowSep", "esc50"): (0.3545, 0.6332, 0.4569, 0.3290),
-    ("EventSep", "esc50"): (0.4433, 0.7705, 0.6977, 0.5999),
-}
-#: Table 2 of the paper (VGGSound): (mask, tau) -> (SDRi, SI-SDR); only tau 0.55 is known here.
-PAPER_TABLE2: Mapping[tuple[str, float], tuple[float, float]] = {
-    ("soft", 0.55): (8.901, 8.975),
-    ("hard", 0.55): (8.876, 8.847),
-}
-#: Table 3 of the paper (VGGSound): fusion rule -> (CLAP, CLAP-A).
-PAPER_TABLE3: Mapping[str, tuple[float, float]] = {
-    "Rate-weighted": (0.3396, 0.7979),
-    "Band-split": (0.3396, 0.8009),
-    "Reverse band-split": (0.3394, 0.8011),
-    "Progressive": (0.3398, 0.7977),
-    "Reverse progressive": (0.3387, 0.8009),
-}
+
+def _metrics(table: str) -> dict[str, str]:
+    """``column label -> metric key`` of ``table``."""
+    return {METRIC_LABELS[m]: m for m in experiments.table_spec(table).metrics}
 
 
 def load_runs(root: str | os.PathLike) -> dict[tuple[str, str], list[dict[str, Any]]]:
@@ -141,53 +117,67 @@ def _merge_undefined(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return row
 
 
-def table1(runs: Runs, *, paper: bool = False) -> pd.DataFrame:
+def table1(
+    runs: Runs, *, paper: bool = False, protocol: str = experiments.DEFAULT_PROTOCOL
+) -> pd.DataFrame:
     """Table 1: one row per system, columns ``<benchmark> <metric>`` and ``<benchmark> n``."""
+    metrics = _metrics("table1")
+    benchmarks = {b: BENCHMARKS[b] for b in experiments.table_spec("table1").benchmarks}
     records = []
-    for system, config in SYSTEMS.items():
+    for exp in experiments.for_table("table1", protocol):
+        key = dict(exp.cell("table1").row)
         parts = [
-            _cells(runs.get((bench, config)), _T1_METRICS, f"{title} ")
-            for bench, title in BENCHMARKS.items()
+            _cells(runs.get((bench, exp.run_name)), metrics, f"{title} ")
+            for bench, title in benchmarks.items()
         ]
-        records.append({"system": system, "source": "ours", **_merge_undefined(parts)})
+        records.append({**key, "source": "ours", **_merge_undefined(parts)})
         if paper:
-            row: dict[str, Any] = {"system": system, "source": "paper"}
-            for bench, title in BENCHMARKS.items():
-                vals = PAPER_TABLE1.get((system, bench), (math.nan,) * 4)
-                row.update({f"{title} {m}": v for m, v in zip(_T1_METRICS, vals, strict=True)})
+            row: dict[str, Any] = {**key, "source": "paper"}
+            for bench, title in benchmarks.items():
+                row.update({f"{title} {m}": exp.paper_value(bench, k) for m, k in metrics.items()})
                 row[f"{title} n"] = None
             row["undefined"] = ""
             records.append(row)
     return _finish(records, paper)
 
 
-def table2(runs: Runs, *, benchmark: str = "vggsound", paper: bool = False) -> pd.DataFrame:
-    """Table 2: AudioSep without mask, then hard / soft masks at each tau; SDRi and SI-SDR."""
+def _single_benchmark_table(
+    table: str, runs: Runs, benchmark: str, paper: bool, protocol: str
+) -> pd.DataFrame:
+    """One row per experiment of ``table`` on ``benchmark``; paper rows from its benchmark."""
+    metrics = _metrics(table)
+    published = experiments.table_spec(table).benchmarks[0]
     records = []
-    specs: list[tuple[str, float | None, str]] = [("none", None, "audiosep")]
-    specs += [(k, t, f"audiosep+{k}{t:.2f}") for k in ("hard", "soft") for t in MASK_THRESHOLDS]
-    for mask, tau, config in specs:
-        base = {"mask": mask, "threshold": tau}
-        cells = _cells(runs.get((benchmark, config)), _T2_METRICS)
-        records.append({**base, "source": "ours", **cells})
+    for exp in experiments.for_table(table, protocol):
+        key = dict(exp.cell(table).row)
+        cells = _cells(runs.get((benchmark, exp.run_name)), metrics)
+        records.append({**key, "source": "ours", **cells})
         if paper:
-            vals = PAPER_TABLE2.get((mask, tau), (math.nan, math.nan)) if tau else (math.nan,) * 2
-            row = {**base, "source": "paper", **dict(zip(_T2_METRICS, vals, strict=True))}
-            records.append({**row, "n": None, "undefined": ""})
+            values = {m: exp.paper_value(published, k) for m, k in metrics.items()}
+            records.append({**key, "source": "paper", **values, "n": None, "undefined": ""})
     return _finish(records, paper)
 
 
-def table3(runs: Runs, *, benchmark: str = "vggsound", paper: bool = False) -> pd.DataFrame:
-    """Table 3: the five fusion rules; CLAP and CLAP-A."""
-    records = []
-    for rule, config in FUSION_RULES.items():
-        cells = _cells(runs.get((benchmark, config)), _T3_METRICS)
-        records.append({"fusion": rule, "source": "ours", **cells})
-        if paper:
-            vals = PAPER_TABLE3[rule]
-            row = {"fusion": rule, "source": "paper", **dict(zip(_T3_METRICS, vals, strict=True))}
-            records.append({**row, "n": None, "undefined": ""})
-    return _finish(records, paper)
+def table2(
+    runs: Runs,
+    *,
+    benchmark: str = "vggsound",
+    paper: bool = False,
+    protocol: str = experiments.DEFAULT_PROTOCOL,
+) -> pd.DataFrame:
+    """Table 2: AudioSep without mask, then each mask kind at each tau; SDRi and SI-SDR."""
+    return _single_benchmark_table("table2", runs, benchmark, paper, protocol)
+
+
+def table3(
+    runs: Runs,
+    *,
+    benchmark: str = "vggsound",
+    paper: bool = False,
+    protocol: str = experiments.DEFAULT_PROTOCOL,
+) -> pd.DataFrame:
+    """Table 3: the fusion rules; CLAP and CLAP-A."""
+    return _single_benchmark_table("table3", runs, benchmark, paper, protocol)
 
 
 def _finish(records: list[dict[str, Any]], paper: bool) -> pd.DataFrame:
@@ -199,26 +189,54 @@ def _finish(records: list[dict[str, Any]], paper: bool) -> pd.DataFrame:
     return df
 
 
-def write_tables(
-    runs: Runs, out_dir: str | os.PathLike, *, profile: str, paper: bool = True
-) -> list[Path]:
-    """Write Tables 1-3 as ``<out_dir>/tables/table{1,2,3}_*.csv`` and ``.md``; return the paths."""
-    from eventsep.report import write_table
+def table_for_benchmarks(
+    builder: Callable[..., pd.DataFrame],
+    runs: Runs,
+    benchmarks: Sequence[str],
+    *,
+    paper: bool = False,
+) -> pd.DataFrame:
+    """Build a multi-benchmark table (:func:`table1`) for any benchmarks.
 
-    specs = [
-        (
-            "table1_overall",
-            table1(runs, paper=paper),
-            "Table 1: CLAPScore, CLAPScore-A, STOI, ESTOI",
-        ),
-        (
-            "table2_masks",
-            table2(runs, paper=paper),
-            "Table 2: SED masks before AudioSep (VGGSound)",
-        ),
-        ("table3_fusion", table3(runs, paper=paper), "Table 3: fusion rules (VGGSound)"),
-    ]
-    paths: list[Path] = []
-    for name, df, caption in specs:
-        paths.extend(write_table(df, out_dir, name, profile=profile, caption=caption))
-    return paths
+    :func:`table1` has one column group per paper benchmark (VGGSound, MUSIC, ESC-50). For other
+    benchmarks (the smoke profile's ``tiny``) their runs are put in the paper benchmarks' slots,
+    the column groups are renamed to the benchmarks' own names, unused groups are dropped, and
+    the paper's rows are left out (they would sit under the wrong heading).
+
+    Parameters
+    ----------
+    builder : callable ``(runs, paper=...) -> DataFrame``
+    runs : dict
+        ``(benchmark, config) -> rows`` (:func:`load_runs`).
+    benchmarks : sequence of str
+        Benchmarks to show, in order (at most as many as the paper has).
+    paper : bool
+        Add the paper's rows (only when ``benchmarks`` are all paper benchmarks).
+
+    Raises
+    ------
+    ConfigError
+        For more benchmarks than the table has column groups.
+    """
+    slots = list(BENCHMARKS)
+    if set(benchmarks) <= set(slots):
+        return builder(runs, paper=paper)
+    if len(benchmarks) > len(slots):
+        raise ConfigError(f"at most {len(slots)} benchmarks fit the table, got {len(benchmarks)}")
+    moved = {
+        (slots[benchmarks.index(bench)], config): rows
+        for (bench, config), rows in runs.items()
+        if bench in benchmarks
+    }
+    table = builder(moved, paper=False)
+    rename: dict[str, str] = {}
+    drop: list[str] = []
+    for i, slot in enumerate(slots):
+        title = BENCHMARKS[slot]
+        for column in table.columns:
+            if str(column).startswith(title + " "):
+                if i < len(benchmarks):
+                    rename[column] = benchmarks[i] + str(column)[len(title) :]
+                else:
+                    drop.append(column)
+    return table.drop(columns=drop).rename(columns=rename)

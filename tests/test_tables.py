@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from eventsep import tables
+from eventsep import experiments, report, tables
+from eventsep.errors import ConfigError
 from eventsep.evaluate import ResultsLog
 
 
@@ -53,7 +54,7 @@ def test_table2_and_table3_configs_and_paper_numbers() -> None:
     assert band[band.source == "paper"].iloc[0]["CLAP-A"] == pytest.approx(0.8009)
 
 
-def test_load_runs_and_write_tables(tmp_path: Path) -> None:
+def test_load_runs_then_a_written_table_holds_ours_and_the_papers(tmp_path: Path) -> None:
     folder = tmp_path / "results" / "a"
     folder.mkdir(parents=True)
     (folder / "run.json").write_text(json.dumps({"benchmark": "music", "config": "flowsep"}))
@@ -62,11 +63,59 @@ def test_load_runs_and_write_tables(tmp_path: Path) -> None:
         log.append(row)
     runs = tables.load_runs(tmp_path / "results")
     assert list(runs) == [("music", "flowsep")] and len(runs[("music", "flowsep")]) == 2
-    paths = tables.write_tables(runs, tmp_path / "out", profile="tiny-random")
-    assert sorted(p.name for p in paths) == sorted(
-        f"{n}.{e}"
-        for n in ("table1_overall", "table2_masks", "table3_fusion")
-        for e in ("csv", "md")
-    )
-    md = (tmp_path / "out" / "tables" / "table1_overall.md").read_text()
+    table = tables.table1(runs, paper=True)
+    _, md_path = report.write_table(table, tmp_path, "t1", profile="tiny-random", caption="T1")
+    md = md_path.read_text()
     assert "0.2000" in md and "0.3222" in md  # ours (MUSIC FlowSep CLAP) and the paper's
+
+
+def _keys(df, columns: list[str]) -> list[tuple]:
+    """Row-identifying values of ``df``, NaN read back as ``None``."""
+    nan_to_none = lambda v: None if isinstance(v, float) and math.isnan(v) else v  # noqa: E731
+    return [tuple(nan_to_none(v) for v in r) for r in df[columns].itertuples(index=False)]
+
+
+def test_rows_follow_the_registry_in_order_with_each_experiments_run() -> None:
+    for table, builder, row_fields in (
+        ("table1", tables.table1, ["system"]),
+        ("table2", tables.table2, ["mask", "threshold"]),
+        ("table3", tables.table3, ["fusion"]),
+    ):
+        entries = experiments.for_table(table)
+        # a distinct value per experiment, in every metric its table shows, on every benchmark
+        runs = {
+            (bench, exp.run_name): _rows({m: [float(i)] for m in experiments.TABLES[table].metrics})
+            for i, exp in enumerate(entries)
+            for bench in experiments.TABLES[table].benchmarks
+        }
+        df = builder(runs)
+        assert _keys(df, row_fields) == [tuple(e.cell(table).row.values()) for e in entries]
+        first_metric = next(c for c in df.columns if c not in row_fields)
+        assert df[first_metric].tolist() == [float(i) for i in range(len(entries))]
+        counts = [c for c in df.columns if c == "n" or str(c).endswith(" n")]
+        assert len(counts) == len(experiments.TABLES[table].benchmarks)
+        assert (df[counts] == 1).all().all()
+
+
+def test_table_for_benchmarks_renames_groups_of_other_benchmarks() -> None:
+    runs = {
+        ("tiny", "eventsep"): _rows(
+            {"clap": [0.5], "clap_a": [0.6], "stoi": [0.7], "estoi": [0.8]}
+        ),
+        ("vggsound", "eventsep"): _rows({"clap": [0.9]}),  # not shown: not asked for
+    }
+    df = tables.table_for_benchmarks(tables.table1, runs, ["tiny"], paper=True)
+    assert list(df.columns) == [
+        "system",
+        "tiny CLAP",
+        "tiny CLAP-A",
+        "tiny STOI",
+        "tiny ESTOI",
+        "tiny n",
+        "undefined",
+    ]
+    assert df.set_index("system").loc["EventSep", "tiny CLAP"] == pytest.approx(0.5)
+    same = tables.table_for_benchmarks(tables.table1, runs, ["vggsound"], paper=False)
+    assert same.equals(tables.table1(runs))
+    with pytest.raises(ConfigError, match="at most 3"):
+        tables.table_for_benchmarks(tables.table1, runs, ["a", "b", "c", "d"])
