@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 
@@ -57,3 +58,36 @@ def test_usage_error_exits_2():
     with pytest.raises(SystemExit) as info:
         main(["separate"])  # INPUT and --prompt missing
     assert info.value.code == 2
+
+
+def test_evaluate_presets_are_the_registry_experiments(tmp_path, monkeypatch, capsys):
+    from eventsep import experiments
+    from eventsep.cli import evaluate as cli_evaluate
+
+    description = _subparsers(build_parser())["evaluate"].description
+    assert all(name in description for name in experiments.names())
+    assert main(["evaluate", "--benchmark", "tiny", "--config", "bogus", "--out", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown config 'bogus'" in err and "audiosep+soft0.55, audiosep+soft0.60" in err
+
+    # a preset is evaluated with its registry metrics and records its protocol
+    import torch
+
+    from eventsep.audio import save_audio
+
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    noise = torch.randn(2, 16000, generator=torch.Generator().manual_seed(0))
+    save_audio(bench / "segment-0.wav", 0.1 * noise[0], 16000, subtype="FLOAT")
+    save_audio(bench / "mixture-0.wav", 0.1 * noise.sum(0), 16000, subtype="FLOAT")
+    (bench / "metadata.csv").write_text("idx,caption,src_wav,noise_wav\n0,dog,a.wav,b.wav\n")
+    monkeypatch.setattr(
+        cli_evaluate, "build_separator", lambda name, fields, profile, device: lambda w, sr, p: w
+    )
+    out = tmp_path / "out"
+    args = ["evaluate", "--benchmark", "folder", "--data", str(bench), "--out", str(out)]
+    assert main([*args, "--config", "audiosep+soft0.55", "--quiet"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["metrics"] == ["sdr", "sdri", "si_sdr"] and run["protocol"] == "corrected"
+    assert run["config_fields"] == experiments.get("audiosep+soft0.55").fields()
+    assert "sdri" in capsys.readouterr().out

@@ -5,8 +5,9 @@
 row per clip to ``DIR/rows.jsonl`` (see :mod:`eventsep.evaluate`); run it again after an
 interruption to finish the remaining clips.
 
-``--config`` is a preset name (:data:`PRESETS`; ``mixture`` is the no-separation baseline and needs
-no model) or a JSON / TOML file of ``EventSepConfig`` fields.
+``--config`` is the name of an experiment of :mod:`eventsep.experiments` (``mixture`` is the
+no-separation baseline and needs no model), evaluated with the metrics the registry gives it, or
+a JSON / TOML file of ``EventSepConfig`` fields (every metric).
 """
 
 from __future__ import annotations
@@ -14,31 +15,20 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from eventsep import experiments
 from eventsep.errors import ConfigError
 
-__all__ = ["PRESETS", "build_separator", "main", "register", "resolve_config"]
+__all__ = ["build_separator", "register", "resolve_config"]
 
-_FUSIONS = ("rate", "band", "reverse-band", "progressive", "reverse-progressive")
 
-#: Named configurations: ``EventSepConfig`` field overrides. ``mixture`` is special (no model).
-PRESETS: Mapping[str, Mapping[str, Any]] = {
-    "mixture": {},
-    "audiosep": {"mode": "audiosep", "mask": "none"},
-    "flowsep": {"mode": "flowsep", "mask": "none"},
-    "eventsep": {"mode": "ensemble"},
-    **{
-        f"audiosep+{kind}{tau:.2f}": {"mode": "audiosep", "mask": kind, "threshold": tau}
-        for kind in ("hard", "soft")
-        for tau in (0.55, 0.60, 0.65, 0.70)
-    },
-    **{f"ensemble-{rule}": {"mode": "ensemble", "fusion": {"rule": rule}} for rule in _FUSIONS},
-}
+def _preset(spec: str) -> experiments.Experiment | None:
+    """The registry experiment ``spec`` names, or ``None`` for anything else (a file)."""
+    return experiments.get(spec) if spec in experiments.names() else None
 
 
 def resolve_config(spec: str) -> tuple[str, dict[str, Any]]:
@@ -47,10 +37,12 @@ def resolve_config(spec: str) -> tuple[str, dict[str, Any]]:
     Parameters
     ----------
     spec : str
-        A key of :data:`PRESETS` or a path to a ``.json`` / ``.toml`` file of fields.
+        An experiment name (:func:`eventsep.experiments.names`) or a path to a ``.json`` /
+        ``.toml`` file of fields.
     """
-    if spec in PRESETS:
-        return spec, dict(PRESETS[spec])
+    preset = _preset(spec)
+    if preset is not None:
+        return spec, preset.fields()
     path = Path(spec).expanduser()
     if path.suffix.lower() in (".json", ".toml"):
         if not path.is_file():
@@ -68,13 +60,15 @@ def resolve_config(spec: str) -> tuple[str, dict[str, Any]]:
             raise ConfigError(f"config file {path} must hold a table of EventSepConfig fields")
         return path.stem, fields
     raise ConfigError(
-        f"unknown config {spec!r}; use one of {', '.join(PRESETS)} or a .json/.toml file"
+        f"unknown config {spec!r}; use one of {', '.join(experiments.names())} "
+        "or a .json/.toml file"
     )
 
 
 def build_separator(name: str, fields: Mapping[str, Any], profile: str, device: str | None):
     """Return ``separate(waveform, sample_rate, prompt)`` for a resolved configuration."""
-    if name == "mixture" and not fields:
+    preset = _preset(name)
+    if preset is not None and not preset.separates and dict(fields) == preset.fields():
         return lambda waveform, sample_rate, prompt: waveform
     try:
         from eventsep.pipeline import EventSep, EventSepConfig
@@ -101,7 +95,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     bench = read_benchmark(args.benchmark, args.data, args.metadata)
     name, fields = resolve_config(args.config)
-    metrics = tuple(args.metrics.split(",")) if args.metrics else ALL_METRICS
+    preset = _preset(args.config)
+    if args.metrics:
+        metrics = tuple(args.metrics.split(","))
+    else:
+        metrics = preset.metrics if preset is not None else ALL_METRICS
     separate = build_separator(name, fields, args.profile, args.device)
     if args.throttle:
         inner = separate
@@ -119,6 +117,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     run = {
         "benchmark": bench.name,
         "config": name,
+        **({"protocol": preset.protocol} if preset is not None else {}),
         "config_fields": fields,
         "profile": args.profile,
         "data": str(bench.root),
@@ -163,18 +162,21 @@ def register(subparsers: Any) -> None:
         help="evaluate a configuration on a benchmark (resumable)",
         description=(
             "Run one pipeline configuration over a benchmark and append one durable row per "
-            "clip (ids, prompt, mapped classes, every metric, timings) to OUT/rows.jsonl. Run "
+            "clip (ids, prompt, mapped classes, metrics, timings) to OUT/rows.jsonl. Run "
             "the same command again after an interruption: finished clips are kept and not "
-            "recomputed. Presets for --config: mixture, audiosep, flowsep, eventsep, "
-            "audiosep+{hard,soft}{0.55,0.60,0.65,0.70}, ensemble-{rate,band,reverse-band,"
-            "progressive,reverse-progressive}; or a .json/.toml file of EventSepConfig fields."
+            "recomputed. --config names an experiment of the paper's tables ("
+            + ", ".join(experiments.names())
+            + "), evaluated with the metrics its table needs, or a .json/.toml file of "
+            "EventSepConfig fields (every metric)."
         ),
     )
     p.add_argument("--benchmark", required=True, help="vggsound, music, esc50, tiny or folder")
     p.add_argument("--data", default=None, help="folder of the benchmark WAV files")
     p.add_argument("--metadata", default=None, help="metadata CSV (default: found near --data)")
     p.add_argument(
-        "--config", default="eventsep", help="preset name or .json/.toml file (default: eventsep)"
+        "--config",
+        default="eventsep",
+        help="experiment name or .json/.toml file (default: eventsep)",
     )
     p.add_argument(
         "--profile",
@@ -184,7 +186,11 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--out", required=True, help="results folder (rows.jsonl, run.json)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N clips")
-    p.add_argument("--metrics", default=None, help="comma-separated subset of the metrics")
+    p.add_argument(
+        "--metrics",
+        default=None,
+        help="comma-separated subset of the metrics (default: the experiment's; a file: all)",
+    )
     p.add_argument("--device", default=None, help="torch device (default: CPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--throttle", type=float, default=0.0, help=argparse.SUPPRESS)
@@ -207,21 +213,3 @@ def register(subparsers: Any) -> None:
         "--mixtures-per-clip", type=int, default=1, help="mixtures made from each clip (1)"
     )
     b.set_defaults(func=_build)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python -m eventsep.cli.evaluate evaluate ...``)."""
-    from eventsep.errors import EventSepError
-
-    parser = argparse.ArgumentParser(prog="eventsep")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except EventSepError as exc:
-        print(f"eventsep {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
