@@ -57,3 +57,47 @@ def test_usage_error_exits_2():
     with pytest.raises(SystemExit) as info:
         main(["separate"])  # INPUT and --prompt missing
     assert info.value.code == 2
+
+
+MODEL_COMMANDS = ("separate", "detect", "evaluate", "reproduce")
+
+
+def test_models_option_is_the_same_on_every_command(tmp_path):
+    subs = _subparsers(build_parser())
+    helps = set()
+    for name in MODEL_COMMANDS:
+        (models,) = [a for a in subs[name]._actions if "--models" in a.option_strings]
+        assert models.dest == "models" and models.metavar == "SET"
+        helps.add(models.help.split(" (default:")[0])
+    assert len(helps) == 1  # one helper, one text
+    # --profile: the run profile on reproduce only; elsewhere a hidden alias of --models
+    for name in MODEL_COMMANDS:
+        (profile,) = [a for a in subs[name]._actions if "--profile" in a.option_strings]
+        if name == "reproduce":
+            assert profile.dest == "profile" and profile.choices == ("smoke", "paper")
+        else:
+            assert profile.dest == "models" and profile.help == argparse.SUPPRESS
+    required = {"separate": ["x.wav", "-p", "dog"], "detect": ["x.wav"]}
+    required["evaluate"] = ["--benchmark", "tiny", "--out", "o"]
+    for name, rest in required.items():
+        args = subs[name].parse_args([*rest, "--models", str(tmp_path)])
+        assert args.models == str(tmp_path.resolve())
+        assert subs[name].parse_args(rest).models == "paper"
+    assert subs["reproduce"].parse_args([]).models is None  # derived from the run profile
+
+
+def test_deprecated_profile_alias_warns_once(capsys):
+    subs = _subparsers(build_parser())
+    args = subs["evaluate"].parse_args(
+        ["--benchmark", "tiny", "--out", "o", "--profile", "tiny-random"]
+    )
+    assert args.models == "tiny-random"
+    err = capsys.readouterr().err
+    assert err.count("deprecated") == 1 and "--models tiny-random" in err
+
+
+def test_unknown_model_set_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["detect", "x.wav", "--models", "nonsense"])
+    assert info.value.code == 2
+    assert "unknown model set 'nonsense'" in capsys.readouterr().err
