@@ -62,7 +62,7 @@ def test_load_runs_and_write_tables(tmp_path: Path) -> None:
         log.append(row)
     runs = tables.load_runs(tmp_path / "results")
     assert list(runs) == [("music", "flowsep")] and len(runs[("music", "flowsep")]) == 2
-    paths = tables.write_tables(runs, tmp_path / "out", profile="tiny-random")
+    paths = tables.write_tables(runs, tmp_path / "out", profile="smoke")
     assert sorted(p.name for p in paths) == sorted(
         f"{n}.{e}"
         for n in ("table1_overall", "table2_masks", "table3_fusion")
