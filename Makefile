@@ -1,9 +1,11 @@
 # Two commands set everything up on a fresh machine:
 #   make reproduce [PROFILE=paper|smoke]   create .venv if missing, install, regenerate the paper's results
+#                  [MODELS=SET]            (run profile; MODELS overrides its model set)
 #   make test                              create .venv if missing, install, run the tests
 PYTHON ?= python3
 VENV ?= .venv
 PROFILE ?= paper
+MODELS ?=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.eventsep-installed
 
@@ -22,7 +24,7 @@ test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 reproduce: install
-	$(VENV)/bin/eventsep reproduce --profile $(PROFILE)
+	$(VENV)/bin/eventsep reproduce --profile $(PROFILE) $(if $(MODELS),--models $(MODELS))
 
 lab: install
 	$(PY) -m ipykernel install --prefix $(VENV) --name eventsep --display-name "Python (eventsep)"

@@ -11,12 +11,13 @@ Rows go to ``<out>/rows.jsonl``. Each row is written with one ``write`` call on 
 descriptor, then flushed and ``fsync``-ed before the next clip starts. On start the file is read
 back: a torn last line (no newline, or not valid JSON) is cut off, the ids already present are
 skipped. Killing the process at any moment therefore loses at most the clip in progress and never
-recomputes a finished one. ``<out>/run.json`` records the benchmark, configuration and profile;
+recomputes a finished one. ``<out>/run.json`` records the benchmark, configuration and model set
+(``models``; folders written before it was named so hold it as ``profile``, read the same);
 resuming with different settings is refused (:class:`~eventsep.errors.ConfigError`).
 
 Row contents
 ------------
-``id, benchmark, config, profile, prompt, labels, target_present`` and the metrics ``sdr, sdri,
+``id, benchmark, config, models, prompt, labels, target_present`` and the metrics ``sdr, sdri,
 si_sdr, stoi, estoi, clap, clap_a`` (``null`` when undefined, with ``stoi_reason`` /
 ``estoi_reason``), ``stoi_frames``, ``length_adjusted`` (the estimate was cut or zero-padded to the
 reference length), ``error`` (a typed input error for this clip, else ``null``) and ``timing``
@@ -54,7 +55,9 @@ ALL_METRICS = ("sdr", "sdri", "si_sdr", "stoi", "estoi", "clap", "clap_a")
 """Metrics a row can hold (CLAP ones need a :class:`~eventsep.metrics.ClapScorer`)."""
 RESULTS_FILE = "rows.jsonl"
 RUN_FILE = "run.json"
-_RUN_KEYS = ("benchmark", "config", "profile", "metrics")
+_RUN_KEYS = ("benchmark", "config", "models", "metrics")
+#: Keys of ``run.json`` written by older versions, and their current names.
+_OLD_RUN_KEYS = {"profile": "models"}
 
 Separator = Callable[[torch.Tensor, int, str], Any]
 
@@ -173,6 +176,9 @@ def _check_run(out_dir: Path, run: Mapping[str, Any]) -> None:
         except ValueError:
             old = None
         if isinstance(old, dict):
+            for was, now in _OLD_RUN_KEYS.items():
+                if now not in old and was in old:
+                    old[now] = old.pop(was)
             diff = [k for k in _RUN_KEYS if old.get(k) != run.get(k)]
             if diff:
                 raise ConfigError(
@@ -207,7 +213,7 @@ def evaluate(
     out_dir : path
         Results folder (``rows.jsonl``, ``run.json``).
     run : mapping, optional
-        Run description (``benchmark``, ``config``, ``protocol``, ``profile``, ...) stored in
+        Run description (``benchmark``, ``config``, ``protocol``, ``models``, ...) stored in
         ``run.json``; these four are copied into every row (``None`` when absent).
     clap : ClapScorer, optional
         Needed for ``clap`` / ``clap_a``.
@@ -281,7 +287,7 @@ def _evaluate_item(
         "benchmark": info.get("benchmark"),
         "config": info.get("config"),
         "protocol": info.get("protocol"),
-        "profile": info.get("profile"),
+        "models": info.get("models"),
         "prompt": item.prompt,
         "labels": None,
         "target_present": None,

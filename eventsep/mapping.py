@@ -213,8 +213,9 @@ class _Encoder:
             pass
         try:
             from eventsep import hub
+            from eventsep.modelsets import PAPER
 
-            path = hub.get("all-minilm-l6-v2")
+            path = hub.get(PAPER.mapper.sentence_encoder)
             self._source = str(path)
             return SentenceTransformer(str(path), device="cpu")
         except (ImportError, AttributeError, WeightsNotFoundError, KeyError):

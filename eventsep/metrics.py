@@ -322,8 +322,9 @@ class ClapScorer:
 
         if path is None:
             from eventsep import hub
+            from eventsep.modelsets import PAPER
 
-            path = str(hub.get("clap-music-speech-hf"))
+            path = str(hub.get(PAPER.metrics.clap))
         model = ClapModel.from_pretrained(path)
         fe = ClapFeatureExtractor.from_pretrained(path)
         tok = AutoTokenizer.from_pretrained(path)

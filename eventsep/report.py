@@ -1,9 +1,10 @@
 """Writers for the reproduction outputs: figures, tables, listening pages and provenance.
 
 The numbered notebooks (``notebooks/``) call these so that every output of a run has the same
-layout and says which profile produced it. A ``smoke`` run (tiny-random weights, bundled examples)
-produces numbers that mean nothing; every figure it saves carries a title suffix and a watermark,
-and every table a ``profile`` column and a caption saying so.
+layout and says which run profile (:mod:`eventsep.reproduce`: ``smoke`` or ``paper``) produced
+it. A ``smoke`` run (tiny-random weights, bundled examples) produces numbers that mean nothing;
+every figure it saves carries a title suffix and a watermark, and every table a ``profile``
+column and a caption saying so.
 
 Layout of one run folder (``figures/runs/<profile>/`` by default)::
 
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from eventsep.errors import ConfigError
 from eventsep.io import atomic_path, write_text_atomic
 
 if TYPE_CHECKING:  # pragma: no cover - imported for type hints only
@@ -54,8 +56,26 @@ SMOKE_NOTE = "SMOKE RUN: tiny-random weights, not the paper's results"
 
 
 def is_smoke(profile: str) -> bool:
-    """Return True when ``profile`` produces placeholder numbers (anything but ``paper``)."""
-    return profile != "paper"
+    """Return True when the run profile ``profile`` is ``"smoke"`` (placeholder numbers).
+
+    Parameters
+    ----------
+    profile : str
+        The run profile (``"smoke"`` or ``"paper"``), not the model set.
+
+    Raises
+    ------
+    ConfigError
+        For any other name (e.g. a model set such as ``"tiny-random"``).
+    """
+    from eventsep.reproduce import PROFILES
+
+    if profile not in PROFILES:
+        raise ConfigError(
+            f"unknown run profile {profile!r}; use one of {', '.join(PROFILES)} "
+            "(the run profile, not the model set)"
+        )
+    return profile == "smoke"
 
 
 def run_suffix(profile: str) -> str:

@@ -1,10 +1,12 @@
 """Run the numbered notebooks in order with papermill and record how the outputs were made.
 
-``eventsep reproduce --profile smoke|paper`` (and ``make reproduce``) call :func:`reproduce`:
+``eventsep reproduce --profile smoke|paper [--models SET]`` (and ``make reproduce``) call
+:func:`reproduce`. A *run profile* (:class:`Profile`) says what a run uses: a model set
+(:mod:`eventsep.modelsets`; ``--models`` overrides it), benchmarks, device, seed and settings.
 
 1. :func:`check_profile` makes sure everything the profile needs is present *before* any notebook
-   runs (the ``paper`` profile needs the real weights and the benchmark data; it stops at once with
-   the command that gets what is missing).
+   runs (the files of its model set, and the benchmark data of the ``paper`` profile; it stops at
+   once with the command that gets what is missing).
 2. A kernelspec for the running interpreter is written to a private folder, so papermill works in
    a fresh virtual environment where no kernel was ever registered.
 3. Each notebook runs with its ``parameters`` cell filled from the :class:`Profile`; the
@@ -45,7 +47,6 @@ __all__ = [
     "KERNEL_NAME",
     "NOTEBOOKS",
     "PAPER_BENCHMARKS",
-    "PAPER_WEIGHTS",
     "PROFILES",
     "NotebookExecutionError",
     "NotebookSpec",
@@ -66,23 +67,10 @@ KERNEL_NAME = "eventsep"
 """Name of the kernelspec the runner writes (and ``make lab`` registers)."""
 
 PROFILES = ("smoke", "paper")
+"""Run profiles (not model sets: see :mod:`eventsep.modelsets`)."""
 
 PAPER_BENCHMARKS = ("vggsound", "music", "esc50")
 """Benchmarks of Table 1 (Table 2 and 3 use the first one, VGGSound)."""
-
-PAPER_WEIGHTS = (
-    "pann-cnn14-att",
-    "pann-cnn14-max",
-    "audiosep-base",
-    "clap-music-speech-hf",
-    "roberta-base",
-    "flowsep-v2",
-    "flowsep-vae",
-    "flowsep-bigvgan",
-    "flan-t5-large",
-    "all-minilm-l6-v2",
-)
-"""Catalogue names (``eventsep.hub``) the paper profile needs: pipeline and CLAP metrics."""
 
 SMOKE_MAX_CLIPS = 2
 """Clips of the tiny benchmark the smoke profile evaluates (CI time)."""
@@ -223,14 +211,16 @@ def expected_outputs(specs: Sequence[NotebookSpec], out_dir: str | os.PathLike[s
 # ------------------------------------------------------------------------------- profiles
 @dataclass(frozen=True)
 class Profile:
-    """What a reproduction run uses; its fields become the notebooks' parameters.
+    """A run profile: what a reproduction run uses; its fields become the notebooks' parameters.
 
     Attributes
     ----------
     name : str
-        ``"smoke"`` (tiny-random models, bundled examples, offline) or ``"paper"``.
-    pipeline : str
-        Argument of ``EventSep.from_pretrained``: ``"tiny-random"`` or ``"paper"``.
+        The run profile: ``"smoke"`` (tiny-random models, bundled examples, offline) or
+        ``"paper"``.
+    models : str
+        The model set (argument of ``EventSep.from_pretrained``): ``"tiny-random"``, ``"paper"``
+        or a folder of checkpoints (absolute path).
     benchmarks : tuple of str
         Benchmarks of Table 1; Tables 2 and 3 use the first.
     data_dir : str or None
@@ -249,7 +239,7 @@ class Profile:
     """
 
     name: str
-    pipeline: str
+    models: str
     benchmarks: tuple[str, ...]
     data_dir: str | None
     device: str
@@ -263,7 +253,7 @@ class Profile:
         out = Path(out_dir).resolve()
         return {
             "profile": self.name,
-            "pipeline": self.pipeline,
+            "models": self.models,
             "benchmarks": list(self.benchmarks),
             "data_dir": self.data_dir,
             "device": self.device,
@@ -288,25 +278,30 @@ def _default_device() -> str:
 def get_profile(
     name: str,
     *,
+    models: str | os.PathLike[str] | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     device: str | None = None,
     seed: int = 0,
     max_clips: int | None = None,
 ) -> Profile:
-    """Build the :class:`Profile` called ``name``.
+    """Build the run profile called ``name``.
 
+    ``models`` overrides the profile's model set (smoke: ``"tiny-random"``, paper: ``"paper"``);
     ``data_dir`` defaults to ``$EVENTSEP_DATA`` for the paper profile; ``device`` to CUDA when
     available for the paper profile and CPU for the smoke profile.
 
     Raises
     ------
     ConfigError
-        For an unknown profile name.
+        For an unknown profile name or model set.
     """
+    from eventsep.modelsets import canonical
+
+    chosen = None if models is None else canonical(models)
     if name == "smoke":
         return Profile(
             name="smoke",
-            pipeline="tiny-random",
+            models=chosen or "tiny-random",
             benchmarks=("tiny",),
             data_dir=None,
             device=device or "cpu",
@@ -318,7 +313,7 @@ def get_profile(
         data = data_dir if data_dir is not None else os.environ.get(DATA_ENV) or None
         return Profile(
             name="paper",
-            pipeline="paper",
+            models=chosen or "paper",
             benchmarks=PAPER_BENCHMARKS,
             data_dir=str(Path(data).expanduser().resolve()) if data else None,
             device=device or _default_device(),
@@ -326,13 +321,6 @@ def get_profile(
             max_clips=max_clips,
         )
     raise ConfigError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
-
-
-def _missing_weights(names: Sequence[str]) -> list[str]:
-    """Return the catalogue names among ``names`` that are not in the local cache (no download)."""
-    from eventsep import hub
-
-    return [name for name in names if not hub.is_cached(name)]
 
 
 def _missing_benchmarks(data_dir: str | None, names: Sequence[str]) -> list[str]:
@@ -353,9 +341,10 @@ def _missing_benchmarks(data_dir: str | None, names: Sequence[str]) -> list[str]
 def check_profile(profile: Profile, specs: Sequence[NotebookSpec] = NOTEBOOKS) -> None:
     """Fail fast when ``profile`` cannot run: missing weights or benchmark data.
 
-    The smoke profile needs nothing beyond the installed package and ``examples/``. The paper
-    profile needs every checkpoint of :data:`PAPER_WEIGHTS` in the cache and, when a results
-    notebook (02-04) is selected, the benchmark folders under ``data_dir``.
+    Every run needs ``examples/`` and the files of its model set
+    (:func:`eventsep.modelsets.required_files`: none to download for ``tiny-random``, every
+    paper checkpoint for ``paper`` or a folder). When a results notebook (02-04) is selected,
+    benchmarks other than the bundled ``tiny`` need their folders under ``data_dir``.
 
     Raises
     ------
@@ -371,23 +360,26 @@ def check_profile(profile: Profile, specs: Sequence[NotebookSpec] = NOTEBOOKS) -
             f"examples folder not found: {profile.examples_dir} "
             "(run from a source checkout of eventsep)"
         )
-    if profile.pipeline != "paper":
-        return
-    missing = _missing_weights(PAPER_WEIGHTS)
+    from eventsep import hub, modelsets
+
+    missing = modelsets.missing_files(profile.models)
     if missing:
+        _, folder = modelsets.resolve(profile.models)
         raise WeightsNotFoundError(
-            f"the paper profile needs weights that are not in the cache: {', '.join(missing)}; "
-            f"get them with `eventsep download --all` (or `eventsep download {' '.join(missing)}`)"
+            f"the {profile.name} profile's model set {profile.models!r} needs checkpoints that "
+            f"are not in {folder or hub.cache_dir()}: {', '.join(missing)}; get them with "
+            f"`eventsep download --models {profile.models}`"
         )
     needs_data = any(spec.key in {"02", "03", "04"} for spec in specs)
-    if not needs_data:
+    external = [b for b in profile.benchmarks if b != "tiny"]  # tiny is bundled
+    if not needs_data or not external:
         return
-    absent = _missing_benchmarks(profile.data_dir, profile.benchmarks)
+    absent = _missing_benchmarks(profile.data_dir, external)
     if absent:
         where = profile.data_dir or f"${DATA_ENV} (not set)"
         raise BenchmarkError(
-            f"the paper profile needs the benchmarks {', '.join(profile.benchmarks)} as folders "
-            f"<DIR>/{{{','.join(profile.benchmarks)}}} in the AudioSep evaluation format "
+            f"the {profile.name} profile needs the benchmarks {', '.join(external)} as folders "
+            f"<DIR>/{{{','.join(external)}}} in the AudioSep evaluation format "
             f"(metadata CSV + mixture/segment WAV files) under {where}; missing: "
             + "; ".join(absent)
             + ". Get the AudioSep evaluation data (github.com/Audio-AGI/AudioSep, "
@@ -512,6 +504,7 @@ def provenance(profile: Profile) -> dict[str, Any]:
         threads, cuda = None, None
     return {
         "profile": profile.name,
+        "models": profile.models,
         "seed": profile.seed,
         "device": profile.device,
         "device_name": _device_description(profile.device),
@@ -560,7 +553,8 @@ def _earlier_entries(path: Path, keys: set[str], profile: Profile) -> list[dict[
         old = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
-    if old.get("profile") != profile.name:
+    old_models = old.get("models", old.get("profile_settings", {}).get("pipeline"))
+    if old.get("profile") != profile.name or old_models != profile.models:
         return []
     kept = []
     for entry in [*old.get("notebooks", []), *old.get("earlier_notebooks", [])]:

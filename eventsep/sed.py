@@ -380,10 +380,9 @@ class Cnn14SED(nn.Module):
             The file does not hold the expected keys.
         """
         from eventsep import hub
+        from eventsep.modelsets import PAPER
 
-        if head not in ("max", "att"):
-            raise ConfigError(f"unknown SED head {head!r}; use 'max' or 'att'")
-        path = hub.get(f"pann-cnn14-{head}")
+        path = hub.get(PAPER.detector.for_head(head))
         try:
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
         except Exception:  # older pickles with numpy scalars; the file is hash-checked by hub

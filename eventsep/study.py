@@ -30,8 +30,8 @@ class Study:
     Parameters
     ----------
     models : str
-        Model set: ``"tiny-random"`` or ``"paper"`` (argument of ``EventSep.from_pretrained``;
-        recorded as ``profile`` in every results folder).
+        Model set: ``"tiny-random"``, ``"paper"`` or a folder (argument of
+        ``EventSep.from_pretrained``; recorded as ``models`` in every results folder).
     results_dir : path
         Root of the results folders.
     data_dir : path, optional
@@ -84,14 +84,11 @@ class Study:
 
     @property
     def clap(self) -> Any:
-        """The shared CLAP scorer (tiny-random for the tiny-random models)."""
+        """The shared CLAP scorer of the model set (tiny-random for ``"tiny-random"``)."""
         if self._clap is None:
-            from eventsep.metrics import ClapScorer
+            from eventsep.modelsets import load_clap_scorer
 
-            if self.models == "tiny-random":
-                self._clap = ClapScorer.tiny_random(device=self.device)
-            else:
-                self._clap = ClapScorer.from_pretrained(device=self.device)
+            self._clap = load_clap_scorer(self.models, device=self.device)
         return self._clap
 
     def benchmark(self, name: str) -> Any:
@@ -143,7 +140,7 @@ class Study:
             "config": exp.run_name,
             "protocol": exp.protocol,
             "config_fields": {**self.config_overrides, **exp.fields()},
-            "profile": self.models,
+            "models": self.models,
             "seed": self.seed,
             "data": str(bench.root),
         }

@@ -82,7 +82,7 @@ def test_evaluate_presets_are_the_registry_experiments(tmp_path, monkeypatch, ca
     save_audio(bench / "mixture-0.wav", 0.1 * noise.sum(0), 16000, subtype="FLOAT")
     (bench / "metadata.csv").write_text("idx,caption,src_wav,noise_wav\n0,dog,a.wav,b.wav\n")
     monkeypatch.setattr(
-        cli_evaluate, "build_separator", lambda name, fields, profile, device: lambda w, sr, p: w
+        cli_evaluate, "build_separator", lambda name, fields, models, device: lambda w, sr, p: w
     )
     out = tmp_path / "out"
     args = ["evaluate", "--benchmark", "folder", "--data", str(bench), "--out", str(out)]
@@ -91,3 +91,47 @@ def test_evaluate_presets_are_the_registry_experiments(tmp_path, monkeypatch, ca
     assert run["metrics"] == ["sdr", "sdri", "si_sdr"] and run["protocol"] == "corrected"
     assert run["config_fields"] == experiments.get("audiosep+soft0.55").fields()
     assert "sdri" in capsys.readouterr().out
+
+
+MODEL_COMMANDS = ("separate", "detect", "evaluate", "reproduce")
+
+
+def test_models_option_is_the_same_on_every_command(tmp_path):
+    subs = _subparsers(build_parser())
+    helps = set()
+    for name in MODEL_COMMANDS:
+        (models,) = [a for a in subs[name]._actions if "--models" in a.option_strings]
+        assert models.dest == "models" and models.metavar == "SET"
+        helps.add(models.help.split(" (default:")[0])
+    assert len(helps) == 1  # one helper, one text
+    # --profile: the run profile on reproduce only; elsewhere a hidden alias of --models
+    for name in MODEL_COMMANDS:
+        (profile,) = [a for a in subs[name]._actions if "--profile" in a.option_strings]
+        if name == "reproduce":
+            assert profile.dest == "profile" and profile.choices == ("smoke", "paper")
+        else:
+            assert profile.dest == "models" and profile.help == argparse.SUPPRESS
+    required = {"separate": ["x.wav", "-p", "dog"], "detect": ["x.wav"]}
+    required["evaluate"] = ["--benchmark", "tiny", "--out", "o"]
+    for name, rest in required.items():
+        args = subs[name].parse_args([*rest, "--models", str(tmp_path)])
+        assert args.models == str(tmp_path.resolve())
+        assert subs[name].parse_args(rest).models == "paper"
+    assert subs["reproduce"].parse_args([]).models is None  # derived from the run profile
+
+
+def test_deprecated_profile_alias_warns_once(capsys):
+    subs = _subparsers(build_parser())
+    args = subs["evaluate"].parse_args(
+        ["--benchmark", "tiny", "--out", "o", "--profile", "tiny-random"]
+    )
+    assert args.models == "tiny-random"
+    err = capsys.readouterr().err
+    assert err.count("deprecated") == 1 and "--models tiny-random" in err
+
+
+def test_unknown_model_set_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["detect", "x.wav", "--models", "nonsense"])
+    assert info.value.code == 2
+    assert "unknown model set 'nonsense'" in capsys.readouterr().err

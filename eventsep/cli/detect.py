@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from eventsep.cli.options import add_models_option
 from eventsep.pipeline import EventSepConfig
 
 __all__ = ["register", "run", "detect_report"]
@@ -48,12 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=_DEFAULTS.sed_head,
         help="Cnn14 head: att (code) or max (paper)",
     )
-    p.add_argument(
-        "--profile",
-        choices=("paper", "tiny-random"),
-        default="paper",
-        help="paper: published PANNs weights; tiny-random: small random model (testing)",
-    )
+    add_models_option(p)
     p.add_argument(
         "--threshold",
         type=float,
@@ -155,17 +151,15 @@ def _print_text(report: dict, path: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``eventsep detect``."""
     from eventsep.audio import load_audio
+    from eventsep.modelsets import load_detector
     from eventsep.sed import Cnn14SED
 
     waveform, sr = load_audio(args.file, Cnn14SED.sample_rate, mono=True)
-    if args.profile == "tiny-random":
-        detector = Cnn14SED.tiny_random(head=args.head)
-    else:
-        detector = Cnn14SED.from_pretrained(head=args.head)
+    detector = load_detector(args.models, head=args.head)
     report, probs = detect_report(
         waveform[0], sr, detector, list(args.prompt), args.top, args.threshold, args.mapping
     )
-    report = {"file": str(args.file), "head": args.head, "profile": args.profile, **report}
+    report = {"file": str(args.file), "head": args.head, "models": args.models, **report}
     if args.plot is not None:
         from eventsep.labels import audioset_labels
         from eventsep.plot import activity

@@ -1,9 +1,9 @@
 """``eventsep evaluate`` and ``eventsep build-benchmark``.
 
-``eventsep evaluate --benchmark NAME [--data DIR] [--config CONFIG] [--profile paper|tiny-random]
---out DIR [--limit N]`` runs one pipeline configuration over a benchmark and appends one durable
-row per clip to ``DIR/rows.jsonl`` (see :mod:`eventsep.evaluate`); run it again after an
-interruption to finish the remaining clips.
+``eventsep evaluate --benchmark NAME [--data DIR] [--config CONFIG]
+[--models paper|tiny-random|FOLDER] --out DIR [--limit N]`` runs one pipeline configuration over
+a benchmark and appends one durable row per clip to ``DIR/rows.jsonl`` (see
+:mod:`eventsep.evaluate`); run it again after an interruption to finish the remaining clips.
 
 ``--config`` is the name of an experiment of :mod:`eventsep.experiments` (``mixture`` is the
 no-separation baseline and needs no model), evaluated with the metrics the registry gives it, or
@@ -65,8 +65,11 @@ def resolve_config(spec: str) -> tuple[str, dict[str, Any]]:
     )
 
 
-def build_separator(name: str, fields: Mapping[str, Any], profile: str, device: str | None):
-    """Return ``separate(waveform, sample_rate, prompt)`` for a resolved configuration."""
+def build_separator(name: str, fields: Mapping[str, Any], models: str, device: str | None):
+    """Return ``separate(waveform, sample_rate, prompt)`` for a resolved configuration.
+
+    ``models`` is the model set (``EventSep.from_pretrained``'s argument).
+    """
     preset = _preset(name)
     if preset is not None and not preset.separates and dict(fields) == preset.fields():
         return lambda waveform, sample_rate, prompt: waveform
@@ -84,14 +87,14 @@ def build_separator(name: str, fields: Mapping[str, Any], profile: str, device: 
         config = EventSepConfig(**fields)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"config {name!r}: {exc}") from exc
-    pipe = EventSep.from_pretrained(profile, device=device, config=config)
+    pipe = EventSep.from_pretrained(models, device=device, config=config)
     return pipe
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     from eventsep.benchmarks import read_benchmark
     from eventsep.evaluate import ALL_METRICS, evaluate, summarize_rows
-    from eventsep.metrics import ClapScorer
+    from eventsep.modelsets import load_clap_scorer
 
     bench = read_benchmark(args.benchmark, args.data, args.metadata)
     name, fields = resolve_config(args.config)
@@ -100,7 +103,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         metrics = tuple(args.metrics.split(","))
     else:
         metrics = preset.metrics if preset is not None else ALL_METRICS
-    separate = build_separator(name, fields, args.profile, args.device)
+    separate = build_separator(name, fields, args.models, args.device)
     if args.throttle:
         inner = separate
 
@@ -110,16 +113,13 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     clap = None
     if {"clap", "clap_a"} & set(metrics):
-        if args.profile == "tiny-random":
-            clap = ClapScorer.tiny_random(device=args.device)
-        else:
-            clap = ClapScorer.from_pretrained(device=args.device)
+        clap = load_clap_scorer(args.models, device=args.device)
     run = {
         "benchmark": bench.name,
         "config": name,
         **({"protocol": preset.protocol} if preset is not None else {}),
         "config_fields": fields,
-        "profile": args.profile,
+        "models": args.models,
         "data": str(bench.root),
     }
     rows = evaluate(
@@ -157,6 +157,8 @@ def _build(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add ``evaluate`` and ``build-benchmark`` to the ``eventsep`` parser."""
+    from eventsep.cli.options import add_models_option
+
     p = subparsers.add_parser(
         "evaluate",
         help="evaluate a configuration on a benchmark (resumable)",
@@ -178,12 +180,7 @@ def register(subparsers: Any) -> None:
         default="eventsep",
         help="experiment name or .json/.toml file (default: eventsep)",
     )
-    p.add_argument(
-        "--profile",
-        default="paper",
-        choices=("paper", "tiny-random"),
-        help="paper: real weights; tiny-random: small random models, offline (default: paper)",
-    )
+    add_models_option(p)
     p.add_argument("--out", required=True, help="results folder (rows.jsonl, run.json)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N clips")
     p.add_argument(

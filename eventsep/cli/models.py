@@ -56,14 +56,23 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
-    names = list(hub.CATALOGUE) if args.all else args.names
+    from eventsep import modelsets
+
+    names = list(hub.CATALOGUE) if args.all else list(args.names)
+    folder = None
+    if args.models is not None:
+        model_set, folder = modelsets.resolve(args.models)
+        names = list(dict.fromkeys([*names, *model_set.files()]))
     if not names:
-        raise SystemExit("eventsep download: name one or more checkpoints, or pass --all")
-    for name in names:
-        hub.entry(name)  # fail on unknown names before downloading anything
-    for name in names:
-        path = hub.download(name, force=args.force, progress=not args.quiet)
-        print(f"{name}: {path}")
+        raise SystemExit(
+            "eventsep download: name one or more checkpoints, or pass --models SET or --all"
+        )
+    with modelsets.cache_folder(folder):
+        for name in names:
+            hub.entry(name)  # fail on unknown names before downloading anything
+        for name in names:
+            path = hub.download(name, force=args.force, progress=not args.quiet)
+            print(f"{name}: {path}")
     return 0
 
 
@@ -86,6 +95,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("names", nargs="*", metavar="NAME", help="catalogue names (see list-models)")
+    p.add_argument(
+        "--models",
+        default=None,
+        metavar="SET",
+        help="also every checkpoint of a model set: paper, tiny-random (nothing to download) or "
+        "a FOLDER (the paper set, downloaded into that folder instead of the cache)",
+    )
     p.add_argument("--all", action="store_true", help="download every checkpoint")
     p.add_argument("--force", action="store_true", help="delete cached copies and fetch again")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

