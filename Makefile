@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[notebooks,dev]"
-	-$(VENV)/bin/nbstripout --install --keep-id 2>/dev/null
+	-$(VENV)/bin/nbstripout --install 2>/dev/null && git config filter.nbstripout.clean "\"$(abspath $(PY))\" -m nbstripout --keep-id"
 	touch $(STAMP)
 
 install: $(STAMP)
