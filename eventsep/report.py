@@ -17,7 +17,6 @@ Layout of one run folder (``figures/runs/<profile>/`` by default)::
 from __future__ import annotations
 
 import html
-import json
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -44,7 +43,6 @@ __all__ = [
     "run_suffix",
     "save_figure",
     "table_markdown",
-    "write_json",
     "write_listening_page",
     "write_table",
 ]
@@ -61,11 +59,6 @@ def is_smoke(profile: str) -> bool:
 def run_suffix(profile: str) -> str:
     """Return the suffix appended to titles and captions: empty for ``paper``."""
     return f" [{SMOKE_NOTE}]" if is_smoke(profile) else ""
-
-
-def write_json(path: str | os.PathLike[str], data: Mapping[str, Any]) -> Path:
-    """Write ``data`` as indented UTF-8 JSON, atomically; return the path."""
-    return write_text_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 # ----------------------------------------------------------------------------------- figures

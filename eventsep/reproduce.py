@@ -678,7 +678,7 @@ def reproduce(
     record["status"] = "running"
     prov_path = out / "provenance.json"
 
-    from eventsep.report import write_json
+    from eventsep.io import write_json_atomic
 
     durations: dict[str, float] = {}
     produced: list[Path] = []
@@ -706,7 +706,7 @@ def reproduce(
                 record["notebooks"].append(entry)
                 record["status"] = "failed"
                 record["total_seconds"] = round(time.perf_counter() - start, 2)
-                write_json(prov_path, record)
+                write_json_atomic(prov_path, record, default=str)
                 raise
             seconds = time.perf_counter() - t0
             durations[spec.key] = seconds
@@ -721,12 +721,12 @@ def reproduce(
             )
             record["notebooks"].append(entry)
             record["total_seconds"] = round(time.perf_counter() - start, 2)
-            write_json(prov_path, record)
+            write_json_atomic(prov_path, record, default=str)
             log(f"[{spec.key}] done in {seconds:.1f} s")
     record["status"] = "ok"
     record["total_seconds"] = round(time.perf_counter() - start, 2)
     record["finished_utc"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    write_json(prov_path, record)
+    write_json_atomic(prov_path, record, default=str)
     log(f"all done in {record['total_seconds']:.1f} s; provenance: {prov_path}")
     return RunRecord(
         out_dir=out,

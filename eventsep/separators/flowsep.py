@@ -592,16 +592,15 @@ def convert_flowsep(out_dir: str | Path | None = None, *, use_ema: bool = True) 
 
     Reads hub ``flowsep-v2`` (and ``flowsep-vae`` / ``flowsep-bigvgan`` only where the flow
     checkpoint lacks a copy), loads the result strictly into the full-size separator, writes
-    ``flowsep-v2.safetensors`` (atomically) and a ``.report.txt`` listing the keys left over.
+    ``flowsep-v2.safetensors`` and a ``.report.txt`` listing the keys left over (both atomically,
+    with the umask's permissions like every other output, so a shared cache stays readable).
     """
-    import os
-    import tempfile
-
     from safetensors.torch import save_file
     from transformers import T5Config
 
     from eventsep import hub
     from eventsep.errors import CheckpointMismatchError
+    from eventsep.io import atomic_path, write_text_atomic
     from eventsep.separators.flowsep_convert import (
         convert_flowsep_state_dict,
         load_torch_checkpoint,
@@ -647,15 +646,8 @@ def convert_flowsep(out_dir: str | Path | None = None, *, use_ema: bool = True) 
             f"converted FlowSep weights do not fit: missing {result.missing_keys[:5]}, "
             f"unexpected {result.unexpected_keys[:5]}"
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(target, suffix=".safetensors") as tmp:
         save_file(tensors, tmp, metadata={"source": "flowsep-v2", "ema": str(use_ema)})
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    target.with_suffix(".report.txt").write_text(report.summary() + "\n")
+    write_text_atomic(target.with_suffix(".report.txt"), report.summary() + "\n")
     return target
