@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from eventsep.errors import AudioError, ConfigError, EmptyAudioError, NonFiniteAudioError
+from eventsep.seeding import InitScheme, seeded_init_
 from eventsep.separators.bigvgan import BigVGAN, BigVGANConfig
 from eventsep.separators.flowsep_mel import log_mel_spectrogram, mel_filterbank, normalize_segment
 
@@ -257,33 +258,32 @@ def _crossfade_window(length: int, fade_in: int, fade_out: int) -> torch.Tensor:
     return w
 
 
-def seeded_init_(module: nn.Module, seed: int) -> nn.Module:
-    """Fill every parameter from a seeded generator in state-dict order (deterministic).
+def _random_value(name: str, p: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """FlowSep's random weights (:data:`RANDOM_INIT`), one parameter at a time.
 
     Weights ~ N(0, 1/fan_in) (vocoder: 0.5x, its conv_post 0.2x); biases ~ N(0, 0.02);
-    1-d norm scales ~ 1 + N(0, 0.1); SnakeBeta log-parameters ~ N(0, 0.1). Buffers are left
-    alone.
+    1-d norm scales ~ 1 + N(0, 0.1); SnakeBeta log-parameters ~ N(0, 0.1).
     """
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            shape = p.shape
-            if p.ndim >= 2:
-                fan_in = math.prod(shape[1:])
-                if "ups." in name and p.ndim == 3:  # ConvTranspose1d: (in, out, k)
-                    fan_in = shape[0] * shape[2] // 2
-                val = torch.randn(shape, generator=g) / math.sqrt(max(fan_in, 1))
-                if name.startswith("vocoder."):
-                    # keep the random vocoder out of tanh saturation
-                    val = val * (0.2 if "conv_post" in name else 0.5)
-            elif name.endswith("bias"):
-                val = 0.02 * torch.randn(shape, generator=g)
-            elif name.endswith((".alpha", ".beta")):
-                val = 0.1 * torch.randn(shape, generator=g)
-            else:
-                val = 1.0 + 0.1 * torch.randn(shape, generator=g)
-            p.copy_(val.to(p.dtype))
-    return module
+    shape = p.shape
+    if p.ndim >= 2:
+        fan_in = math.prod(shape[1:])
+        if "ups." in name and p.ndim == 3:  # ConvTranspose1d: (in, out, k)
+            fan_in = shape[0] * shape[2] // 2
+        val = torch.randn(shape, generator=g) / math.sqrt(max(fan_in, 1))
+        if name.startswith("vocoder."):
+            # keep the random vocoder out of tanh saturation
+            val = val * (0.2 if "conv_post" in name else 0.5)
+        return val
+    if name.endswith("bias"):
+        return 0.02 * torch.randn(shape, generator=g)
+    if name.endswith((".alpha", ".beta")):
+        return 0.1 * torch.randn(shape, generator=g)
+    return 1.0 + 0.1 * torch.randn(shape, generator=g)
+
+
+RANDOM_INIT = InitScheme(_random_value, order="parameters")
+"""Seeded random weights of :class:`FlowSepSeparator`: every parameter in ``named_parameters``
+order, buffers left alone (:func:`eventsep.seeding.seeded_init_`)."""
 
 
 class FlowSepSeparator(nn.Module):
@@ -324,13 +324,13 @@ class FlowSepSeparator(nn.Module):
     # ------------------------------------------------------------ builders
     @classmethod
     def from_config(cls, config: FlowSepConfig, tokenizer: Any = None, seed: int = 0):
-        """Build with deterministic random weights (see :func:`seeded_init_`)."""
+        """Build with deterministic random weights (:data:`RANDOM_INIT`)."""
         if tokenizer is None:
             from eventsep.tiny import tiny_tokenizer
 
             tokenizer = tiny_tokenizer("t5")
         model = cls(config, tokenizer)
-        seeded_init_(model, seed)
+        seeded_init_(model, seed, RANDOM_INIT)
         return model
 
     @classmethod
