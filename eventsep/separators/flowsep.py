@@ -34,6 +34,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from eventsep.dsp import crossfade_window
 from eventsep.errors import AudioError, ConfigError, EmptyAudioError, NonFiniteAudioError
 from eventsep.seeding import InitScheme, seeded_init_
 from eventsep.separators.bigvgan import BigVGAN, BigVGANConfig
@@ -247,15 +248,6 @@ def segment_starts(num_samples: int, segment: int, overlap: int) -> list[int]:
     starts = list(range(0, num_samples - segment, hop))
     starts.append(num_samples - segment)
     return sorted(set(starts))
-
-
-def _crossfade_window(length: int, fade_in: int, fade_out: int) -> torch.Tensor:
-    w = torch.ones(length)
-    if fade_in:
-        w[:fade_in] = torch.linspace(0, 1, fade_in + 2)[1:-1]
-    if fade_out:
-        w[-fade_out:] = torch.linspace(1, 0, fade_out + 2)[1:-1]
-    return w
 
 
 def _random_value(name: str, p: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -501,9 +493,9 @@ class FlowSepSeparator(nn.Module):
             Text query.
         segment
             ``"random"`` (the paper): one 10.24 s segment from a start drawn uniformly with
-            ``seed``; ``"full"``: overlapping 10.24 s segments (``overlap_seconds`` overlap, linear
-            cross-fades) covering the whole input. Inputs shorter than a segment are zero-padded
-            at the end and the output cropped back.
+            ``seed``; ``"full"``: overlapping 10.24 s segments (``overlap_seconds`` overlap,
+            raised-cosine cross-fades) covering the whole input. Inputs shorter than a segment
+            are zero-padded at the end and the output cropped back.
         seed
             Seeds the start, the mixture-latent noise and the initial noise (CPU generator).
         steps
@@ -556,7 +548,7 @@ class FlowSepSeparator(nn.Module):
             )
             fade_in = (starts[k - 1] + seg - s) if k > 0 else 0
             fade_out = (s + seg - starts[k + 1]) if k + 1 < len(starts) else 0
-            w = _crossfade_window(length, max(fade_in, 0), max(fade_out, 0))
+            w = crossfade_window(length, max(fade_in, 0), max(fade_out, 0))
             acc[s : s + length] += w * out * (global_gain / gain)
             weight[s : s + length] += w
         return FlowSepOutput(acc / weight.clamp_min(1e-8), self.sample_rate, 0, n, global_gain)
