@@ -30,14 +30,15 @@ SR = 32000
 
 
 def _build(device: str, batch_chunks: int, autocast: str | None):  # noqa: ANN202
-    from eventsep.separators.audiosep import AudioSepSeparator, seeded_init_
+    from eventsep.seeding import seeded_init_
+    from eventsep.separators.audiosep import RANDOM_INIT, AudioSepSeparator
     from eventsep.separators.clap_text import ClapTextEncoder, clap_text_config
     from eventsep.separators.resunet import ResUNet30
     from eventsep.tiny import tiny_tokenizer
 
     tok = tiny_tokenizer("roberta")
     text = ClapTextEncoder(clap_text_config(vocab_size=len(tok), num_hidden_layers=1), tok)
-    sep = seeded_init_(ResUNet30(), 0)
+    sep = seeded_init_(ResUNet30(), 0, RANDOM_INIT)
     return AudioSepSeparator(sep, text, batch_chunks=batch_chunks, autocast=autocast).to(device)
 
 

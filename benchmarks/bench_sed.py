@@ -31,16 +31,15 @@ def _child(size: str, seconds: float, head: str, threads: int) -> None:
     import psutil
     import torch
 
-    from eventsep.sed import Cnn14SED, random_state_dict
+    from eventsep.sed import RANDOM_INIT, Cnn14SED
+    from eventsep.seeding import seeded_init_
 
     torch.set_num_threads(threads)
     proc = psutil.Process()
     if size == "tiny":
         model = Cnn14SED.tiny_random(head)
     else:
-        model = Cnn14SED(head=head)
-        model.load_state_dict(random_state_dict(model.state_dict(), seed=0))
-        model.eval()
+        model = seeded_init_(Cnn14SED(head=head), 0, RANDOM_INIT).eval()
     g = torch.Generator().manual_seed(0)
     x = 0.1 * torch.randn(1, int(seconds * model.sample_rate), generator=g)
     with torch.no_grad():  # warm-up on 1 s so one-off allocations are not counted

@@ -45,8 +45,6 @@ import csv
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -55,6 +53,7 @@ import numpy as np
 import torch
 
 from eventsep.errors import BenchmarkError, EventSepError
+from eventsep.io import atomic_dir
 
 __all__ = [
     "BENCHMARK_SAMPLE_RATE",
@@ -63,7 +62,6 @@ __all__ = [
     "BenchmarkItem",
     "BuildProtocol",
     "build_benchmark",
-    "examples_dir",
     "read_benchmark",
     "tiny_benchmark",
 ]
@@ -338,9 +336,9 @@ def build_benchmark(
             cache[path] = _fit(x[0].to(torch.float64), n)
         return cache[path]
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part"))
-    try:
+    # The audio files and metadata.csv go into a temporary folder that is renamed to `out` only
+    # when complete (a folder-level atomic rename: a reader sees no benchmark or a whole one).
+    with atomic_dir(out) as tmp:
         rows = []
         idx = 0
         for lab, path in targets:
@@ -389,26 +387,12 @@ def build_benchmark(
             + "\n",
             encoding="utf-8",
         )
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
 # ---------------------------------------------------------------------- tiny
 TINY_PROTOCOL = BuildProtocol(seed=0, snr_db=0.0, seconds=5.0, mixtures_per_clip=1)
 """Protocol of the bundled tiny benchmark: 5 s clips, 0 dB, one mixture per clip, seed 0."""
-
-
-def examples_dir() -> Path:
-    """Folder of the bundled example recordings (``$EVENTSEP_EXAMPLES`` overrides)."""
-    env = os.environ.get("EVENTSEP_EXAMPLES")
-    if env:
-        return Path(env).expanduser()
-    return Path(__file__).resolve().parent.parent / "examples"
 
 
 def _fingerprint(source: Path, protocol: BuildProtocol) -> str:
@@ -428,7 +412,7 @@ def tiny_benchmark(
     Parameters
     ----------
     source : path, optional
-        Default :func:`examples_dir`.
+        Default :func:`eventsep.examples.examples_dir`.
     root : path, optional
         Parent folder; default ``<eventsep cache>/benchmarks``.
     protocol : BuildProtocol
@@ -439,7 +423,9 @@ def tiny_benchmark(
         ``<root>/tiny-<fingerprint>``; the fingerprint covers the protocol and the clip list, so
         a change in either builds a new folder.
     """
-    src = Path(source) if source is not None else examples_dir()
+    from eventsep.examples import examples_dir
+
+    src = Path(source) if source is not None else examples_dir(check=False)
     if not src.is_dir():
         raise BenchmarkError(
             f"the bundled examples folder {src} is missing; reinstall eventsep from its source "

@@ -26,6 +26,7 @@ __all__ = [
     "PromptError",
     "ConfigError",
     "BenchmarkError",
+    "ResultsLockedError",
 ]
 
 
@@ -109,3 +110,7 @@ class ConfigError(EventSepError, ValueError):
 
 class BenchmarkError(EventSepError):
     """A benchmark folder or metadata file that cannot be read."""
+
+
+class ResultsLockedError(EventSepError):
+    """A results folder another evaluation is writing to (its lock is held)."""

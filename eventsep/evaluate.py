@@ -15,6 +15,16 @@ recomputes a finished one. ``<out>/run.json`` records the benchmark, configurati
 (``models``; folders written before it was named so hold it as ``profile``, read the same);
 resuming with different settings is refused (:class:`~eventsep.errors.ConfigError`).
 
+One writer per folder
+---------------------
+:func:`evaluate` holds an exclusive lock on ``<out>/rows.jsonl.lock`` (``filelock``: ``flock`` on
+POSIX, ``LockFileEx`` on Windows) from before it reads ``run.json`` until its last row is written.
+A second evaluation of the same folder stops at once with
+:class:`~eventsep.errors.ResultsLockedError` and writes nothing, so two runs never append the same
+clip twice. The lock belongs to the open file, not to the file's existence: the operating system
+releases it when the holder exits in any way (SIGKILL included), so a killed run never blocks the
+next one, which resumes as above.
+
 Row contents
 ------------
 ``id, benchmark, config, models, prompt, labels, target_present`` and the metrics ``sdr, sdri,
@@ -27,11 +37,12 @@ between two runs of a deterministic separator.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +50,11 @@ import torch
 
 from eventsep import metrics as M
 from eventsep.benchmarks import BENCHMARK_SAMPLE_RATE, BenchmarkItem
-from eventsep.errors import BenchmarkError, ConfigError, EventSepError
+from eventsep.errors import BenchmarkError, ConfigError, EventSepError, ResultsLockedError
 
 __all__ = [
     "ALL_METRICS",
+    "LOCK_FILE",
     "RESULTS_FILE",
     "RUN_FILE",
     "ResultsLog",
@@ -54,6 +66,7 @@ __all__ = [
 ALL_METRICS = ("sdr", "sdri", "si_sdr", "stoi", "estoi", "clap", "clap_a")
 """Metrics a row can hold (CLAP ones need a :class:`~eventsep.metrics.ClapScorer`)."""
 RESULTS_FILE = "rows.jsonl"
+LOCK_FILE = RESULTS_FILE + ".lock"
 RUN_FILE = "run.json"
 _RUN_KEYS = ("benchmark", "config", "models", "metrics")
 #: Keys of ``run.json`` written by older versions, and their current names.
@@ -73,6 +86,35 @@ class ResultsLog:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the exclusive writer lock of this file for the block (never waits).
+
+        Raises
+        ------
+        ResultsLockedError
+            Another process (or another ``ResultsLog`` in this one) holds the lock.
+        """
+        from filelock import FileLock, Timeout
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:  # an OS lock only: no fallback to a marker file that a killed run would leave
+            lock = FileLock(self.lock_path, timeout=0, fallback_to_soft=False)
+        except TypeError:  # filelock < 4 has no soft fallback to turn off
+            lock = FileLock(self.lock_path, timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise ResultsLockedError(
+                f"{self.path.parent}: another evaluation is writing there (lock "
+                f"{self.lock_path.name} is held); wait for it to finish or use another --out"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     def load(self, repair: bool = True) -> list[dict[str, Any]]:
         """Read all complete rows; with ``repair``, cut a torn last line off the file.
@@ -120,7 +162,7 @@ class ResultsLog:
         """Append one row durably (single write, then fsync)."""
         line = (json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)  # umask applies
         try:
             view = memoryview(line)
             while view:
@@ -211,7 +253,7 @@ def evaluate(
         ``result`` is a Tensor at ``sample_rate`` or has ``.estimate`` (and optionally
         ``.sample_rate``, ``.labels``, ``.target_present``).
     out_dir : path
-        Results folder (``rows.jsonl``, ``run.json``).
+        Results folder (``rows.jsonl``, ``run.json``, ``rows.jsonl.lock``); created if missing.
     run : mapping, optional
         Run description (``benchmark``, ``config``, ``protocol``, ``models``, ...) stored in
         ``run.json``; these four are copied into every row (``None`` when absent).
@@ -230,6 +272,13 @@ def evaluate(
     -------
     list of dict
         All rows in the results file for the selected items (old and new), in item order.
+
+    Raises
+    ------
+    ResultsLockedError
+        Another evaluation is writing to ``out_dir`` (nothing is read or written then).
+    ConfigError
+        Unknown metrics, CLAP metrics without ``clap``, or ``out_dir`` holds another run.
     """
     from tqdm.auto import tqdm
 
@@ -241,34 +290,33 @@ def evaluate(
     if {"clap", "clap_a"} & set(metrics) and clap is None:
         raise ConfigError("CLAP metrics need a ClapScorer (clap=...)")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     info = {k: v for k, v in (run or {}).items()}
     info["metrics"] = list(metrics)
-    _check_run(out, info)
     log = ResultsLog(out / RESULTS_FILE)
-    done = {row["id"]: row for row in log.load(repair=True)}
-
     selected = list(items)
     if limit is not None:
         selected = selected[: max(int(limit), 0)]
-    todo = [it for it in selected if it.id not in done]
-    bar = tqdm(
-        total=len(selected),
-        initial=len(selected) - len(todo),
-        disable=not progress,
-        desc=f"evaluate {info.get('benchmark', '')}/{info.get('config', '')}".rstrip("/"),
-        unit="clip",
-    )
-    try:
-        for item in todo:
-            row = _evaluate_item(
-                item, separate, info, clap, metrics, sample_rate, load_audio, resample
-            )
-            log.append(row)
-            done[item.id] = row
-            bar.update(1)
-    finally:
-        bar.close()
+    with log.lock():
+        _check_run(out, info)
+        done = {row["id"]: row for row in log.load(repair=True)}
+        todo = [it for it in selected if it.id not in done]
+        bar = tqdm(
+            total=len(selected),
+            initial=len(selected) - len(todo),
+            disable=not progress,
+            desc=f"evaluate {info.get('benchmark', '')}/{info.get('config', '')}".rstrip("/"),
+            unit="clip",
+        )
+        try:
+            for item in todo:
+                row = _evaluate_item(
+                    item, separate, info, clap, metrics, sample_rate, load_audio, resample
+                )
+                log.append(row)
+                done[item.id] = row
+                bar.update(1)
+        finally:
+            bar.close()
     return [done[it.id] for it in selected if it.id in done]
 
 

@@ -38,17 +38,24 @@ __all__ = [
 EXAMPLE_SAMPLE_RATE = 32000
 
 
-def examples_dir() -> Path:
+def examples_dir(*, check: bool = True) -> Path:
     """Return the examples folder (``$EVENTSEP_EXAMPLES`` or ``<repo>/examples``).
+
+    Parameters
+    ----------
+    check : bool
+        Require the folder's ``manifest.csv`` (the bundled recordings); without the check any
+        path is returned (e.g. ``$EVENTSEP_EXAMPLES`` naming a folder of labelled clips).
 
     Raises
     ------
     EventSepError
-        If the folder cannot be found (e.g. a wheel install without a source checkout).
+        If ``check`` and the folder cannot be found (e.g. a wheel install without a source
+        checkout).
     """
     env = os.environ.get("EVENTSEP_EXAMPLES")
-    folder = Path(env) if env else Path(__file__).resolve().parent.parent / "examples"
-    if not (folder / "manifest.csv").is_file():
+    folder = Path(env).expanduser() if env else Path(__file__).resolve().parent.parent / "examples"
+    if check and not (folder / "manifest.csv").is_file():
         raise EventSepError(
             f"example recordings not found in {folder}: run from a source checkout of eventsep "
             "or set EVENTSEP_EXAMPLES to its examples/ folder"

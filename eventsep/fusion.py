@@ -51,6 +51,7 @@ from dataclasses import dataclass
 
 import torch
 
+from eventsep.dsp import crossfade_window
 from eventsep.errors import ConfigError
 
 __all__ = [
@@ -58,7 +59,6 @@ __all__ = [
     "FusionConfig",
     "STFTFusion",
     "align_span",
-    "crossfade_window",
     "fuse",
     "fuse_segments",
     "fusion_weights",
@@ -305,52 +305,13 @@ def fuse_segments(
     return fused[:n].to(a_seg.dtype)
 
 
-def crossfade_window(
-    length: int,
-    fade: int,
-    *,
-    fade_in: bool = True,
-    fade_out: bool = True,
-    device: torch.device | str | None = None,
-    dtype: torch.dtype = torch.float32,
-) -> torch.Tensor:
-    """Weight of a pasted span: raised-cosine ramps at its borders, 1 inside.
-
-    Parameters
-    ----------
-    length : int
-        Span length in samples.
-    fade : int
-        Ramp length in samples at each faded border (clipped to ``length // 2``); 0 gives a
-        rectangular window (hard paste).
-    fade_in, fade_out : bool
-        Whether to ramp at the start / end (no ramp where the span touches the clip's edge).
-
-    Returns
-    -------
-    torch.Tensor
-        Shape ``(length,)``, values in [0, 1]. The ramp samples are
-        ``0.5 - 0.5 cos(pi (i + 0.5) / fade)``, so the window and its complement sum to 1.
-    """
-    w = torch.ones(length, dtype=torch.float64, device=device)
-    fade = max(0, min(int(fade), length // 2))
-    if fade > 0:
-        i = torch.arange(fade, dtype=torch.float64, device=device)
-        ramp = 0.5 - 0.5 * torch.cos(math.pi * (i + 0.5) / fade)
-        if fade_in:
-            w[:fade] = ramp
-        if fade_out:
-            w[length - fade :] = ramp.flip(0)
-    return w.to(dtype)
-
-
 def overlap_add_span(
     base: torch.Tensor, segment: torch.Tensor, start: int, fade: int = 0
 ) -> torch.Tensor:
     """Paste ``segment`` into ``base`` at ``start`` with cross-faded borders.
 
     ``out = base`` outside the span and ``out = (1 - w) base + w segment`` inside, with ``w``
-    from :func:`crossfade_window` (no ramp at a border that is the clip's edge).
+    from :func:`eventsep.dsp.crossfade_window` (no ramp at a border that is the clip's edge).
 
     Parameters
     ----------
@@ -361,7 +322,7 @@ def overlap_add_span(
     start : int
         Offset of the span in samples.
     fade : int
-        Ramp length in samples (0 = hard paste, the authors' behaviour).
+        Ramp length in samples (clipped to half the span; 0 = hard paste, the authors' behaviour).
 
     Returns
     -------
@@ -375,11 +336,11 @@ def overlap_add_span(
     out = base.clone()
     if span == 0:
         return out
+    fade = max(0, min(int(fade), span // 2))
     w = crossfade_window(
         span,
-        fade,
-        fade_in=start > 0,
-        fade_out=start + span < base.shape[-1],
+        fade if start > 0 else 0,
+        fade if start + span < base.shape[-1] else 0,
         device=base.device,
         dtype=torch.float64,
     )

@@ -33,6 +33,7 @@ from eventsep.errors import (
     UnknownModelError,
     WeightsNotFoundError,
 )
+from eventsep.io import default_permissions, write_json_atomic
 
 __all__ = [
     "CATALOGUE",
@@ -418,9 +419,7 @@ def _read_stamp(path: Path) -> dict | None:
 def _write_stamp(path: Path, sha256: str) -> None:
     st = path.stat()
     stamp = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256}
-    tmp = _stamp_path(path).with_suffix(".tmp")
-    tmp.write_text(json.dumps(stamp))
-    os.replace(tmp, _stamp_path(path))
+    write_json_atomic(_stamp_path(path), stamp)
 
 
 def verify_file(path: Path, remote: RemoteFile, *, name: str = "") -> None:
@@ -524,6 +523,7 @@ def _fetch(ckpt: Checkpoint, remote: RemoteFile, folder: Path, progress: bool) -
         ) from exc
     except (requests.HTTPError, OSError) as exc:
         raise DownloadError(f"{ckpt.name}: downloading {remote.url} failed: {exc}") from exc
+    default_permissions(target)  # pooch's temporary file was private (0600)
     verify_file(target, remote, name=ckpt.name)
     return target
 

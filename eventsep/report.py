@@ -18,7 +18,6 @@ Layout of one run folder (``figures/runs/<profile>/`` by default)::
 from __future__ import annotations
 
 import html
-import json
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,7 +32,6 @@ from eventsep.io import atomic_path, write_text_atomic
 
 if TYPE_CHECKING:  # pragma: no cover - imported for type hints only
     import pandas as pd
-    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 __all__ = [
@@ -41,12 +39,9 @@ __all__ = [
     "ListeningExample",
     "Track",
     "is_smoke",
-    "plot_sed_activity",
-    "plot_spectrogram",
     "run_suffix",
     "save_figure",
     "table_markdown",
-    "write_json",
     "write_listening_page",
     "write_table",
 ]
@@ -81,11 +76,6 @@ def is_smoke(profile: str) -> bool:
 def run_suffix(profile: str) -> str:
     """Return the suffix appended to titles and captions: empty for ``paper``."""
     return f" [{SMOKE_NOTE}]" if is_smoke(profile) else ""
-
-
-def write_json(path: str | os.PathLike[str], data: Mapping[str, Any]) -> Path:
-    """Write ``data`` as indented UTF-8 JSON, atomically; return the path."""
-    return write_text_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 # ----------------------------------------------------------------------------------- figures
@@ -150,86 +140,6 @@ def save_figure(
             fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=ext)
         paths.append(path)
     return tuple(paths)
-
-
-def plot_spectrogram(
-    ax: Axes,
-    waveform: np.ndarray | Any,
-    sample_rate: int,
-    *,
-    title: str | None = None,
-    n_fft: int = 1024,
-    hop: int | None = None,
-    max_freq: float | None = None,
-    db_range: float = 80.0,
-    offset: float = 0.0,
-    duration: float | None = None,
-) -> Any:
-    """Draw a log-magnitude spectrogram with time in seconds and frequency in kHz.
-
-    Parameters
-    ----------
-    ax : matplotlib.axes.Axes
-        Axes to draw on.
-    waveform : array-like, shape (samples,)
-        Mono audio (a torch tensor is accepted).
-    sample_rate : int
-        Sample rate in Hz.
-    title : str, optional
-        Axes title.
-    n_fft : int
-        FFT size in samples (Hann window of the same length).
-    hop : int, optional
-        Hop in samples; default ``n_fft // 4``.
-    max_freq : float, optional
-        Upper frequency limit of the plot in Hz; default Nyquist.
-    db_range : float
-        Dynamic range shown below the peak, in dB.
-    offset : float
-        Time of the first sample in seconds (a span placed inside a longer recording).
-    duration : float, optional
-        Length of the time axis in seconds (default: the end of the waveform).
-
-    Returns
-    -------
-    matplotlib.image.AxesImage
-        The image, for a colour bar.
-    """
-    x = np.asarray(_to_numpy(waveform), dtype=np.float64).reshape(-1)
-    hop = hop or n_fft // 4
-    if x.size < n_fft:
-        x = np.pad(x, (0, n_fft - x.size))
-    frames = 1 + (x.size - n_fft) // hop
-    window = np.hanning(n_fft + 1)[:-1]
-    idx = np.arange(n_fft)[None, :] + hop * np.arange(frames)[:, None]
-    spec = np.abs(np.fft.rfft(x[idx] * window, axis=-1)).T  # (bins, frames)
-    db = 20.0 * np.log10(np.maximum(spec, 1e-10))
-    peak = float(db.max()) if np.isfinite(db.max()) else 0.0
-    end = offset + x.size / sample_rate
-    image = ax.imshow(
-        db,
-        origin="lower",
-        aspect="auto",
-        cmap="magma",
-        vmin=peak - db_range,
-        vmax=peak,
-        extent=(offset, end, 0.0, sample_rate / 2000.0),
-        interpolation="nearest",
-    )
-    ax.set_xlim(0.0, end if duration is None else duration)
-    if max_freq is not None:
-        ax.set_ylim(0.0, max_freq / 1000.0)
-    ax.set_xlabel("Time (s)")
-    ax.set_ylabel("Frequency (kHz)")
-    if title:
-        ax.set_title(title)
-    return image
-
-
-def _to_numpy(x: Any) -> np.ndarray:
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().float().numpy()
-    return np.asarray(x)
 
 
 # ------------------------------------------------------------------------------------ tables
@@ -422,101 +332,3 @@ def write_listening_page(
     path = out / "index.html"
     write_text_atomic(path, "\n".join(parts) + "\n")
     return path
-
-
-def plot_sed_activity(
-    axes: Sequence[Axes],
-    result: Any,
-    *,
-    threshold: float = 0.55,
-    top: int = 5,
-    target_spans: Sequence[Sequence[float]] = (),
-    title: str | None = None,
-) -> None:
-    """Draw one example of Figure 2 on three axes: spectrogram, class activity, time masks.
-
-    Parameters
-    ----------
-    axes : sequence of three Axes
-        Top: log spectrogram of the mixture. Middle: frame-wise probabilities (heatmap) of the
-        ``top`` classes by peak probability plus the classes the prompt was mapped to (their
-        names in bold, marked with an arrow). Bottom: the mapped classes' combined curve
-        (frame-wise max), ``tau``, and the resulting hard and soft masks.
-    result : EventSepResult
-        A pipeline result with ``all_probs`` ``(frames, 527)`` and ``match``.
-    threshold : float
-        ``tau`` of both masks.
-    top : int
-        Number of most active classes shown besides the mapped ones.
-    target_spans : sequence of (start_s, end_s)
-        Where the target really sounds (shaded in the bottom panel), in seconds.
-    title : str, optional
-        Title of the top panel.
-    """
-    from eventsep import masks
-    from eventsep.labels import audioset_labels
-
-    if result.all_probs is None:
-        raise ValueError("plot_sed_activity needs a result computed with a time mask (all_probs)")
-    ax_spec, ax_heat, ax_mask = axes
-    probs = _to_numpy(result.all_probs).astype(np.float64)  # (frames, 527)
-    frames = probs.shape[0]
-    fps = float(result.frames_per_second)
-    duration = frames / fps
-    names = audioset_labels()
-    mapped = [int(i) for i in result.match.indices]
-    ranked = [int(i) for i in np.argsort(-probs.max(axis=0)) if int(i) not in mapped][:top]
-    shown = mapped + ranked
-
-    image = plot_spectrogram(
-        ax_spec, result.mixture, result.sample_rate, title=title, max_freq=16000
-    )
-    ax_spec.set_xlim(0.0, duration)
-    ax_spec.set_xlabel("")
-    bar = ax_spec.figure.colorbar(image, cax=ax_spec.inset_axes((1.01, 0.0, 0.015, 1.0)))
-    bar.set_label("dB")
-
-    heat = probs[:, shown].T  # (classes, frames)
-    image = ax_heat.imshow(
-        heat,
-        origin="upper",
-        aspect="auto",
-        cmap="viridis",
-        vmin=0.0,
-        vmax=1.0,
-        extent=(0.0, duration, len(shown) - 0.5, -0.5),
-        interpolation="nearest",
-    )
-    ax_heat.set_yticks(range(len(shown)))
-    ax_heat.set_yticklabels(
-        [("→ " if i in mapped else "") + _short(names[i]) for i in shown], fontsize="small"
-    )
-    for tick, idx in zip(ax_heat.get_yticklabels(), shown, strict=True):
-        if idx in mapped:
-            tick.set_fontweight("bold")
-    ax_heat.set_ylabel("AudioSet class")
-    bar = ax_heat.figure.colorbar(image, cax=ax_heat.inset_axes((1.01, 0.0, 0.015, 1.0)))
-    bar.set_label("probability")
-
-    curve = masks.combine_classes(result.all_probs.float().cpu(), mapped, how="max")
-    hard = masks.make_mask(curve, kind="hard", threshold=threshold)
-    soft = masks.make_mask(curve, kind="soft", threshold=threshold)
-    t = np.arange(frames) / fps
-    for start, end in target_spans:
-        ax_mask.axvspan(start, end, color="tab:green", alpha=0.15, lw=0)
-    ax_mask.plot(t, _to_numpy(curve), color="0.3", lw=1.0, label="p (mapped classes)")
-    ax_mask.plot(t, _to_numpy(hard), color="tab:red", lw=1.4, label=f"hard mask (τ={threshold})")
-    ax_mask.plot(t, _to_numpy(soft), color="tab:blue", lw=1.4, ls="--", label="soft mask")
-    ax_mask.axhline(threshold, color="0.5", lw=0.8, ls=":", label="τ")
-    if target_spans:
-        ax_mask.plot([], [], color="tab:green", alpha=0.3, lw=6, label="target sounds")
-    ax_mask.set_xlim(0.0, duration)
-    ax_mask.set_ylim(-0.05, 1.05)
-    ax_mask.set_xlabel("Time (s)")
-    ax_mask.set_ylabel("mask / p")
-    ax_mask.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
-
-
-def _short(name: str, width: int = 28) -> str:
-    """Shorten a class name for an axis label (``"Canidae, dogs, wolves"`` fits)."""
-    return name if len(name) <= width else name[: width - 1] + "…"

@@ -42,6 +42,7 @@ from eventsep.errors import (
     EventSepError,
     WeightsNotFoundError,
 )
+from eventsep.examples import examples_dir as _examples_dir
 
 __all__ = [
     "KERNEL_NAME",
@@ -246,7 +247,7 @@ class Profile:
     seed: int = 0
     max_clips: int | None = None
     config_overrides: dict[str, Any] = field(default_factory=dict)
-    examples_dir: str = field(default_factory=lambda: str(repo_root() / "examples"))
+    examples_dir: str = field(default_factory=lambda: str(_examples_dir(check=False)))
 
     def parameters(self, out_dir: str | os.PathLike[str]) -> dict[str, Any]:
         """Return the papermill parameters (JSON-serialisable) for a run writing to ``out_dir``."""
@@ -667,7 +668,7 @@ def reproduce(
     record["status"] = "running"
     prov_path = out / "provenance.json"
 
-    from eventsep.report import write_json
+    from eventsep.io import write_json_atomic
 
     durations: dict[str, float] = {}
     produced: list[Path] = []
@@ -695,7 +696,7 @@ def reproduce(
                 record["notebooks"].append(entry)
                 record["status"] = "failed"
                 record["total_seconds"] = round(time.perf_counter() - start, 2)
-                write_json(prov_path, record)
+                write_json_atomic(prov_path, record, default=str)
                 raise
             seconds = time.perf_counter() - t0
             durations[spec.key] = seconds
@@ -710,12 +711,12 @@ def reproduce(
             )
             record["notebooks"].append(entry)
             record["total_seconds"] = round(time.perf_counter() - start, 2)
-            write_json(prov_path, record)
+            write_json_atomic(prov_path, record, default=str)
             log(f"[{spec.key}] done in {seconds:.1f} s")
     record["status"] = "ok"
     record["total_seconds"] = round(time.perf_counter() - start, 2)
     record["finished_utc"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    write_json(prov_path, record)
+    write_json_atomic(prov_path, record, default=str)
     log(f"all done in {record['total_seconds']:.1f} s; provenance: {prov_path}")
     return RunRecord(
         out_dir=out,

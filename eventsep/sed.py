@@ -52,6 +52,7 @@ from torch import nn
 
 from eventsep.dsp import slaney_mel_filterbank
 from eventsep.errors import CheckpointMismatchError, ConfigError, EmptyAudioError
+from eventsep.seeding import InitScheme, seeded_init_
 
 __all__ = [
     "SAMPLE_RATE",
@@ -70,7 +71,7 @@ __all__ = [
     "top_classes",
     "Activity",
     "class_activity",
-    "random_state_dict",
+    "RANDOM_INIT",
 ]
 
 SAMPLE_RATE = 32000
@@ -400,9 +401,7 @@ class Cnn14SED(nn.Module):
         Block widths are ``(4, 8, 8, 16, 16, 32)``; every parameter and BatchNorm statistic is
         drawn from a generator seeded with ``seed`` in ``state_dict`` key order.
         """
-        model = cls(head=head, widths=TINY_WIDTHS)
-        model.load_state_dict(random_state_dict(model.state_dict(), seed=seed))
-        return model.eval()
+        return seeded_init_(cls(head=head, widths=TINY_WIDTHS), seed, RANDOM_INIT).eval()
 
     # ----------------------------------------------------------------------------- forward
     def _segments(self, logmel: torch.Tensor) -> torch.Tensor:
@@ -496,37 +495,33 @@ class Cnn14SED(nn.Module):
         return self.forward(x)
 
 
-def random_state_dict(
-    template: Mapping[str, torch.Tensor], seed: int = 0
-) -> dict[str, torch.Tensor]:
-    """Deterministic random tensors with the shapes of ``template``, filled in key order.
+def _random_value(key: str, ref: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Cnn14's random weights (:data:`RANDOM_INIT`), one uniform float64 draw per tensor.
 
     Conv/linear weights are uniform with a He fan-in scale (so probabilities spread over
     (0, 1) instead of sitting at 0.5), biases small, BatchNorm weights in [0.5, 1.5], running means
-    around 0 and running variances in [0.5, 1.5] (so BN is not the identity). Used for
-    tiny-random models and reference-equivalence checks.
+    around 0 and running variances in [0.5, 1.5] (so BN is not the identity);
+    ``num_batches_tracked`` is zero (no draw).
     """
-    gen = torch.Generator().manual_seed(seed)
-    out: dict[str, torch.Tensor] = {}
-    for key, ref in template.items():
-        shape = ref.shape
-        if key.endswith("num_batches_tracked"):
-            out[key] = torch.zeros_like(ref)
-            continue
-        u = torch.rand(shape, generator=gen, dtype=torch.float64)
-        if key.endswith("running_var"):
-            val = 0.5 + u
-        elif key.endswith("running_mean"):
-            val = 0.2 * (u - 0.5)
-        elif ref.dim() == 1 and ("bn" in key.split(".")[-2]):
-            val = 0.5 + u if key.endswith("weight") else 0.2 * (u - 0.5)
-        elif key.endswith("bias"):
-            val = 0.1 * (u - 0.5)
-        else:
-            fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-            val = (2.0 * u - 1.0) * math.sqrt(6.0 / fan_in)
-        out[key] = val.to(ref.dtype)
-    return out
+    shape = ref.shape
+    if key.endswith("num_batches_tracked"):
+        return torch.zeros_like(ref)
+    u = torch.rand(shape, generator=gen, dtype=torch.float64)
+    if key.endswith("running_var"):
+        return 0.5 + u
+    if key.endswith("running_mean"):
+        return 0.2 * (u - 0.5)
+    if ref.dim() == 1 and ("bn" in key.split(".")[-2]):
+        return 0.5 + u if key.endswith("weight") else 0.2 * (u - 0.5)
+    if key.endswith("bias"):
+        return 0.1 * (u - 0.5)
+    fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+    return (2.0 * u - 1.0) * math.sqrt(6.0 / fan_in)
+
+
+RANDOM_INIT = InitScheme(_random_value)
+"""Seeded random weights of :class:`Cnn14SED` (every state-dict entry, in state-dict order),
+used by :meth:`Cnn14SED.tiny_random` and the reference-equivalence checks."""
 
 
 def event_timeline(

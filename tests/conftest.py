@@ -61,3 +61,11 @@ def _torch_threads():
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def umask_022():
+    """Run the test under umask 022 (files 0o644, folders 0o755), then restore the old one."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)

@@ -2,7 +2,7 @@
 
 Expected values were computed once with the reference implementation (github Audio-AGI/AudioSep,
 ``models/resunet.py`` with torchlibrosa's conv STFT, and ``models/CLAP/open_clip/model.py``
-``get_text_embedding``) after loading the same ``seeded_init_`` weights into it.
+``get_text_embedding``) after loading the same seeded weights (``RANDOM_INIT``) into it.
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ from eventsep.errors import (
     PromptError,
     WeightsNotFoundError,
 )
+from eventsep.seeding import seeded_init_
 from eventsep.separators.audiosep import (
+    RANDOM_INIT,
     TINY_CHANNELS,
     AudioSepSeparator,
     chunk_geometry,
-    seeded_init_,
 )
 from eventsep.separators.chunking import chunk_starts
 from eventsep.separators.clap_text import ClapTextEncoder, clap_text_config
@@ -61,7 +62,7 @@ def test_resunet30_key_layout_matches_reference() -> None:
 
 def test_resunet30_loads_with_stft_constants_and_is_strict() -> None:
     model = ResUNet30(channels=TINY_CHANNELS)
-    sd = dict(seeded_init_(ResUNet30(channels=TINY_CHANNELS), 3).state_dict())
+    sd = dict(seeded_init_(ResUNet30(channels=TINY_CHANNELS), 3, RANDOM_INIT).state_dict())
     with_consts = {**sd, **{k: torch.zeros(3) for k in STFT_KEYS}}
     model.load_checkpoint_state(with_consts)
     torch.testing.assert_close(
@@ -78,7 +79,7 @@ def test_resunet30_loads_with_stft_constants_and_is_strict() -> None:
 def test_resunet30_full_size_matches_reference() -> None:
     """Full-size ResUNet30, 1 s, batch 2: reference output (conv STFT) within 1e-4 rel. L2."""
     torch.manual_seed(0)
-    model = seeded_init_(ResUNet30(), 0).eval()
+    model = seeded_init_(ResUNet30(), 0, RANDOM_INIT).eval()
     g = torch.Generator().manual_seed(1)
     x = 0.3 * torch.randn(2, 1, 32000, generator=g)
     c = torch.nn.functional.normalize(torch.randn(2, 512, generator=g), dim=-1)
@@ -104,9 +105,8 @@ def test_resunet30_rejects_bad_shape() -> None:
 def test_clap_text_matches_reference_reduced_depth() -> None:
     """768-wide, 2-layer RoBERTa + projection vs the reference CLAP text path (512-token pad)."""
     tok = tiny_tokenizer("roberta")
-    enc = seeded_init_(
-        ClapTextEncoder(clap_text_config(vocab_size=len(tok), num_hidden_layers=2), tok), 0
-    )
+    enc = ClapTextEncoder(clap_text_config(vocab_size=len(tok), num_hidden_layers=2), tok)
+    enc = seeded_init_(enc, 0, RANDOM_INIT)
     prompts = ["dog barking", "a man is speaking while a car horn honks in the distance"]
     e = enc.encode(prompts)
     assert e.shape == (2, 512)

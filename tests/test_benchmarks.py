@@ -13,6 +13,7 @@ import torch
 from eventsep import benchmarks as B
 from eventsep.audio import load_audio, save_audio
 from eventsep.errors import BenchmarkError
+from eventsep.examples import examples_dir
 
 SR = 32000
 
@@ -89,7 +90,7 @@ def test_tiny_benchmark_from_examples_is_cached(tmp_path: Path) -> None:
     assert B.tiny_benchmark(root=tmp_path) == first
     assert (first / "metadata.csv").stat().st_mtime_ns == stamp
     bench = B.read_benchmark("tiny", first)
-    labels = {row["label"] for row in csv.DictReader(open(B.examples_dir() / "manifest.csv"))}
+    labels = {row["label"] for row in csv.DictReader(open(examples_dir() / "manifest.csv"))}
     assert len(bench) == len(labels) >= 10
     assert {it.prompt for it in bench} == labels
     mix, sr = load_audio(bench.items[0].mixture_path)

@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventsep.separators.chunking import chunk_starts, chunked_apply, crossfade_ramp
+from eventsep.separators.chunking import chunk_starts, chunked_apply
 
 
 @settings(max_examples=200, deadline=None)
@@ -36,12 +36,6 @@ def test_chunk_starts_rejects_bad_geometry() -> None:
         chunk_starts(100, 10, 10)
     with pytest.raises(ValueError):
         chunk_starts(0, 10, 2)
-
-
-def test_ramps_are_a_partition_of_unity() -> None:
-    r = crossfade_ramp(37)
-    assert torch.allclose(r + r.flip(0), torch.ones(37), atol=1e-7)
-    assert r[0] > 0 and r[-1] < 1 and bool((r[1:] > r[:-1]).all())
 
 
 @pytest.mark.parametrize("num", [1, 99, 100, 101, 457, 1000])

@@ -1,4 +1,4 @@
-"""Tests of eventsep.evaluate: durable rows, resume, and a SIGKILL in the middle of a CLI run."""
+"""Tests of eventsep.evaluate: durable rows, resume, one writer per folder, SIGKILL mid-run."""
 
 from __future__ import annotations
 
@@ -15,8 +15,15 @@ import torch
 
 from eventsep import benchmarks as B
 from eventsep.audio import save_audio
-from eventsep.errors import BenchmarkError, ConfigError, SilentAudioError
-from eventsep.evaluate import RESULTS_FILE, ResultsLog, evaluate, load_rows, summarize_rows
+from eventsep.errors import BenchmarkError, ConfigError, ResultsLockedError, SilentAudioError
+from eventsep.evaluate import (
+    LOCK_FILE,
+    RESULTS_FILE,
+    ResultsLog,
+    evaluate,
+    load_rows,
+    summarize_rows,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 32000
@@ -106,6 +113,19 @@ def test_resume_reads_a_run_json_that_names_the_model_set_profile(tmp_path: Path
         evaluate(bench, _Half(), out, run={**run, "models": "paper"}, metrics=metrics)
 
 
+def test_held_lock_stops_evaluate_before_it_writes(tmp_path: Path) -> None:
+    bench = _bench(tmp_path / "bench", n=1)
+    out = tmp_path / "res"
+    sep = _Half()
+    holder = ResultsLog(out / RESULTS_FILE)
+    with holder.lock():
+        with pytest.raises(ResultsLockedError, match="another evaluation is writing there"):
+            evaluate(bench, sep, out, run={"config": "half"}, metrics=("sdr",), progress=False)
+        assert sep.calls == 0 and sorted(p.name for p in out.iterdir()) == [LOCK_FILE]
+    rows = evaluate(bench, sep, out, run={"config": "half"}, metrics=("sdr",), progress=False)
+    assert [r["id"] for r in rows] == ["0"] and sep.calls == 1  # released: the next run works
+
+
 def _cli(out: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     cmd = [
@@ -141,23 +161,49 @@ def _assert_rows_equal(got: list[dict], want: list[dict]) -> None:
                 assert g[key] == w[key], (g["id"], key)
 
 
+def _wait_for(path: Path, proc: subprocess.Popen, lines: int = 0) -> None:
+    """Wait until ``path`` exists (and has ``lines`` newlines) while ``proc`` runs."""
+    deadline = time.monotonic() + 80
+    while time.monotonic() < deadline and proc.poll() is None:
+        if path.is_file() and path.read_bytes().count(b"\n") >= lines:
+            return
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
+    raise AssertionError(f"{path} did not appear")
+
+
+def test_second_writer_on_the_same_folder_stops_at_once(tmp_path: Path) -> None:
+    out = tmp_path / "res"
+    first = _cli(out, "--throttle", "3.0", "--metrics", "sdr")  # >= 12 s holding the lock
+    _wait_for(out / LOCK_FILE, first)
+    second = _cli(out, "--metrics", "sdr")
+    _, err = second.communicate()
+    still_running = first.poll() is None
+    out_first, err_first = first.communicate()
+    assert second.returncode == 2
+    message = err.decode().strip()
+    assert len(message.splitlines()) == 1, message
+    assert "eventsep evaluate: error:" in message and str(out) in message
+    assert "another evaluation is writing there" in message
+    assert still_running  # the second run gave up while the first one held the lock
+    assert first.returncode == 0, err_first.decode()[-2000:]
+    assert "4 rows" in out_first.decode()
+    assert [r["id"] for r in load_rows(out)] == [it.id for it in B.read_benchmark("tiny")][:4]
+
+
 def test_sigkill_midway_then_restart_equals_uninterrupted_run(tmp_path: Path) -> None:
     from eventsep.metrics import ClapScorer
 
     bench = B.read_benchmark("tiny")  # built once in the shared test cache
     killed = tmp_path / "killed"
     proc = _cli(killed, "--throttle", "1.0")
-    deadline = time.monotonic() + 80
     rows_file = killed / RESULTS_FILE
-    while time.monotonic() < deadline and proc.poll() is None:
-        if rows_file.is_file() and rows_file.read_bytes().count(b"\n") >= 2:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
+    _wait_for(rows_file, proc, lines=2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     n_before = len(ResultsLog(rows_file).load(repair=False))
     assert 2 <= n_before < 4
+    assert (killed / LOCK_FILE).is_file()  # left behind by the killed holder: must not block
     restart = _cli(killed)
     out, err = restart.communicate()
     assert restart.returncode == 0, err.decode()[-2000:]

@@ -9,6 +9,7 @@ deterministic weights as ``FlowSepSeparator.from_config(tiny_config(), seed=0)``
 from __future__ import annotations
 
 import re
+import stat
 
 import pytest
 import torch
@@ -316,6 +317,35 @@ def test_converter_round_trip_is_strict_and_reports_left_over(model):
     del ckpt["model_ema.diffusion_modelout2weight"]
     with pytest.raises(CheckpointMismatchError):
         convert_flowsep_state_dict(ckpt, **kw)
+
+
+def test_convert_flowsep_output_follows_the_umask(model, tmp_path, monkeypatch, umask_022):
+    """The converted file lands in a shared cache: 0o644 under umask 022, not mkstemp's 0600."""
+    from safetensors.torch import load_file
+
+    from eventsep import hub
+    from eventsep.errors import WeightsNotFoundError
+    from eventsep.separators import flowsep
+
+    ckpt_path = tmp_path / "flowsep-v2.ckpt"
+    torch.save({"state_dict": _fake_reference_checkpoint(model)}, ckpt_path)
+
+    def fake_get(name: str, **_kw):
+        if name == "flowsep-v2":
+            return ckpt_path
+        raise WeightsNotFoundError(name)  # FLAN-T5: the converter keeps its own config
+
+    monkeypatch.setattr(hub, "get", fake_get)
+    monkeypatch.setattr(flowsep, "full_config", lambda: model.config)
+    path = flowsep.convert_flowsep(tmp_path / "out")
+    assert path == tmp_path / "out" / "flowsep-v2.safetensors"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    report = path.with_suffix(".report.txt")
+    assert stat.S_IMODE(report.stat().st_mode) == 0o644 and "EMA" in report.read_text()
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted([path.name, report.name])
+    loaded = load_file(str(path))
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(loaded[k], v, msg=k)
 
 
 def test_vae_key_rules():

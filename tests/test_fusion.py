@@ -8,13 +8,13 @@ import pytest
 import torch
 
 from eventsep.audio import resample
+from eventsep.dsp import crossfade_window
 from eventsep.errors import ConfigError
 from eventsep.fusion import (
     FUSION_RULES,
     FusionConfig,
     STFTFusion,
     align_span,
-    crossfade_window,
     fuse,
     fuse_segments,
     fusion_weights,
@@ -145,18 +145,6 @@ def test_align_span_crops_to_clip():
 
 
 # ---------------------------------------------------------------- overlap-add
-def test_crossfade_window_shape():
-    w = crossfade_window(100, 10)
-    assert w.shape == (100,)
-    assert torch.all(w[10:90] == 1)
-    assert 0 < w[0] < 0.05 and 0 < w[-1] < 0.05
-    assert torch.all(w[1:10] > w[:9])
-    # the ramp and its complement sum to one at mirrored positions
-    assert torch.allclose(w[:10] + w[:10].flip(0), torch.ones(10))
-    assert torch.equal(crossfade_window(100, 0), torch.ones(100))
-    assert torch.equal(crossfade_window(100, 10, fade_in=False)[:10], torch.ones(10))
-
-
 def test_overlap_add_span_borders():
     base = torch.zeros(1000)
     seg = torch.ones(200)
@@ -164,8 +152,8 @@ def test_overlap_add_span_borders():
     assert torch.equal(out[:300], torch.zeros(300))
     assert torch.equal(out[500:], torch.zeros(500))
     assert torch.equal(out[350:450], torch.ones(100))
-    assert torch.allclose(out[300:350], crossfade_window(200, 50)[:50])
-    assert torch.allclose(out[450:500], crossfade_window(200, 50)[150:])
+    assert torch.allclose(out[300:350], crossfade_window(200, 50, 50)[:50])
+    assert torch.allclose(out[450:500], crossfade_window(200, 50, 50)[150:])
     # a span touching the clip's edges is not faded there
     out0 = overlap_add_span(base, seg, 0, fade=50)
     assert out0[0].item() == 1.0 and out0[199].item() < 0.05

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import stat
 import subprocess
 import sys
 import time
@@ -137,7 +138,7 @@ def _fake_entry(
     return fake
 
 
-def test_download_verifies_hash_and_writes_atomically(tmp_path, monkeypatch):
+def test_download_verifies_hash_and_writes_atomically(tmp_path, monkeypatch, umask_022):
     monkeypatch.delenv("EVENTSEP_OFFLINE")
     monkeypatch.delenv("HF_HUB_OFFLINE")
     payload = b"weights" * 1000
@@ -147,6 +148,9 @@ def test_download_verifies_hash_and_writes_atomically(tmp_path, monkeypatch):
     path = hub.download("fake-model", progress=False)
     assert path.read_bytes() == payload
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".part")]
+    # readable by every user of a shared cache (pooch's temporary file was 0600)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert stat.S_IMODE(path.with_name(path.name + ".verified").stat().st_mode) == 0o644
     # A verified file is not fetched again.
     src.unlink()
     assert hub.get("fake-model") == path

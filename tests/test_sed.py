@@ -223,27 +223,6 @@ def test_top_classes_and_activity() -> None:
         class_activity(probs, [])
 
 
-def test_activity_figure() -> None:
-    pytest.importorskip("matplotlib")
-    from eventsep.labels import audioset_labels
-    from eventsep.plot import activity
-
-    labels = audioset_labels()
-    probs = torch.rand(301, 527) * 0.5
-    probs[:, 74] = 0.99
-    fig = activity(
-        _noise(48000, batch=1)[0], 16000, probs, labels, top=5, highlight=[75], mask=torch.rand(301)
-    )
-    ax_spec, ax_act, ax_mask = fig.axes[:3]
-    assert ax_spec.get_ylabel() == "frequency (kHz)"
-    assert ax_mask.get_xlabel() == "time (s)"
-    names = [t.get_text() for t in ax_act.get_yticklabels()]
-    assert names[0] == "* Bark" and names[1] == "Dog" and len(names) == 6
-    assert ax_spec.get_images()[0].get_extent()[3] == pytest.approx(8.0)
-    with pytest.raises(ConfigError):
-        activity(torch.zeros(100), 16000, probs[:, :10], labels)
-
-
 def _wav(tmp_path, seconds: float = 1.5, sr: int = 16000):
     sf = pytest.importorskip("soundfile")
     path = tmp_path / "clip.wav"

@@ -3,7 +3,9 @@
 Prints the event timeline of the ``--top`` classes (by peak probability): class, onset and offset
 in seconds, peak probability. With ``--prompt`` it also prints the AudioSet classes each prompt
 maps to and where they are active. ``--json`` prints the same as one JSON object; ``--plot``
-saves the activity figure (spectrogram over class-by-frame probabilities).
+saves Figure 2 of the paper (:func:`eventsep.plot.sed_activity`, the same figure as
+``notebooks/01_sed_activity.ipynb``): spectrogram, class-by-frame probabilities, and the hard and
+soft time masks of the prompt's classes at the pipeline's ``tau``.
 """
 
 from __future__ import annotations
@@ -62,7 +64,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=_DEFAULTS.mapping_method,
         help="prompt mapping method",
     )
-    p.add_argument("--plot", type=Path, default=None, metavar="PNG", help="save activity figure")
+    p.add_argument(
+        "--plot",
+        type=Path,
+        default=None,
+        metavar="PNG",
+        help=(
+            "save Figure 2 (spectrogram, class activity, hard/soft masks at the pipeline's "
+            f"tau={_DEFAULTS.threshold}); the extension picks the format (default .png)"
+        ),
+    )
+    p.add_argument(
+        "--target-span",
+        type=float,
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("START", "END"),
+        help="with --plot: shade where the target really sounds, in seconds (repeatable)",
+    )
     p.set_defaults(func=run)
 
 
@@ -148,6 +168,37 @@ def _print_text(report: dict, path: Path) -> None:
             print(f"  {a:7.2f} {b:7.2f}  {c:.3f}")
 
 
+def _save_plot(
+    args: argparse.Namespace, waveform, sample_rate: int, probs, fps: float, report: dict
+) -> Path:
+    """Save Figure 2 to ``args.plot`` atomically (smoke-marked for tiny-random); return it."""
+    from eventsep import plot
+    from eventsep.report import save_figure
+
+    mapped = [i for p in report["prompts"] if p["confident"] for i in p["indices"]]
+    prompts = ", ".join(f"“{p}”" for p in args.prompt)
+    fig, (axes,) = plot.sed_activity_figure(1)
+    plot.sed_activity(
+        axes,
+        waveform,
+        sample_rate,
+        probs,
+        mapped,
+        frames_per_second=fps,
+        threshold=_DEFAULTS.threshold,
+        top=args.top,
+        target_spans=[tuple(span) for span in args.target_span],
+        title=f"{args.file.stem}: {prompts}" if prompts else args.file.stem,
+    )
+    from eventsep.modelsets import resolve
+
+    # random weights make a smoke figure: marked as such, like the notebooks' smoke runs
+    profile = "smoke" if resolve(args.models)[0].random else "paper"
+    ext = args.plot.suffix.lstrip(".") or "png"
+    (path,) = save_figure(fig, args.plot.parent, args.plot.stem, profile=profile, formats=(ext,))
+    return path
+
+
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``eventsep detect``."""
     from eventsep.audio import load_audio
@@ -161,18 +212,9 @@ def run(args: argparse.Namespace) -> int:
     )
     report = {"file": str(args.file), "head": args.head, "models": args.models, **report}
     if args.plot is not None:
-        from eventsep.labels import audioset_labels
-        from eventsep.plot import activity
-
-        highlight = [i for p in report["prompts"] if p["confident"] for i in p["indices"]]
-        fig = activity(
-            waveform[0], sr, probs, audioset_labels(), top=args.top, highlight=highlight or None
+        report["plot"] = str(
+            _save_plot(args, waveform[0], sr, probs, detector.frames_per_second, report)
         )
-        args.plot.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.plot.with_name(f".{args.plot.stem}.partial{args.plot.suffix or '.png'}")
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        tmp.replace(args.plot)
-        report["plot"] = str(args.plot)
     if args.json:
         json.dump(report, sys.stdout, indent=2)
         print()

@@ -34,6 +34,7 @@ from eventsep.errors import (
     PromptError,
     SampleRateError,
 )
+from eventsep.seeding import InitScheme, seeded_init_
 from eventsep.separators.chunking import chunked_apply
 from eventsep.separators.clap_text import (
     AUDIOSEP_QUERY_PREFIX,
@@ -43,7 +44,13 @@ from eventsep.separators.clap_text import (
 )
 from eventsep.separators.resunet import RELEASED_CHANNELS, ResUNet30
 
-__all__ = ["AudioSepSeparator", "ResUNet30", "ClapTextEncoder", "seeded_init_", "chunk_geometry"]
+__all__ = [
+    "AudioSepSeparator",
+    "ClapTextEncoder",
+    "RANDOM_INIT",
+    "ResUNet30",
+    "chunk_geometry",
+]
 
 SAMPLE_RATE = 32000
 SS_PREFIX = "ss_model."
@@ -54,34 +61,30 @@ _AUTOCAST = {None: None, "none": None, "bf16": torch.bfloat16, "fp16": torch.flo
 TINY_CHANNELS = (4, 4, 8, 8, 8, 8)
 
 
-def seeded_init_(module: nn.Module, seed: int) -> nn.Module:
-    """Fill every floating tensor of ``module`` deterministically from ``seed``, in key order.
+def _random_value(key: str, value: torch.Tensor, gen: torch.Generator) -> torch.Tensor | None:
+    """AudioSep's random weights (:data:`RANDOM_INIT`): floating tensors only.
 
     Norm layers get weight ``1 + 0.1 n``, bias ``0.1 n``, running mean ``0.1 n`` and running
     variance ``0.5 + u``; other tensors get ``n / sqrt(fan_in)`` (``n`` standard normal, ``u``
-    uniform on [0, 1)). The result depends only on ``seed`` and the key names and shapes.
+    uniform on [0, 1)).
     """
-    gen = torch.Generator().manual_seed(seed)
-    state = module.state_dict()
-    new = {}
-    for key in sorted(state):
-        value = state[key]
-        if not value.is_floating_point():
-            continue
-        shape = value.shape
-        norm = any(t in key for t in ("bn", "LayerNorm", "layer_norm", "norm"))
-        if key.endswith("running_var"):
-            t = 0.5 + torch.rand(shape, generator=gen)
-        elif key.endswith("running_mean") or (norm and key.endswith("bias")):
-            t = 0.1 * torch.randn(shape, generator=gen)
-        elif norm and key.endswith("weight") and value.dim() == 1:
-            t = 1.0 + 0.1 * torch.randn(shape, generator=gen)
-        else:
-            fan_in = value[0].numel() if value.dim() > 1 else max(int(shape[0]), 1)
-            t = torch.randn(shape, generator=gen) / math.sqrt(fan_in)
-        new[key] = t.to(value.dtype)
-    module.load_state_dict(new, strict=False)
-    return module
+    if not value.is_floating_point():
+        return None
+    shape = value.shape
+    norm = any(t in key for t in ("bn", "LayerNorm", "layer_norm", "norm"))
+    if key.endswith("running_var"):
+        return 0.5 + torch.rand(shape, generator=gen)
+    if key.endswith("running_mean") or (norm and key.endswith("bias")):
+        return 0.1 * torch.randn(shape, generator=gen)
+    if norm and key.endswith("weight") and value.dim() == 1:
+        return 1.0 + 0.1 * torch.randn(shape, generator=gen)
+    fan_in = value[0].numel() if value.dim() > 1 else max(int(shape[0]), 1)
+    return torch.randn(shape, generator=gen) / math.sqrt(fan_in)
+
+
+RANDOM_INIT = InitScheme(_random_value, order="sorted")
+"""Seeded random weights of the AudioSep modules (ResUNet30, CLAP text tower), in sorted key
+order: ``seeded_init_(module, seed, RANDOM_INIT)`` (:mod:`eventsep.seeding`)."""
 
 
 def chunk_geometry(
@@ -168,8 +171,9 @@ class AudioSepSeparator(nn.Module):
             intermediate_size=64,
             projection_dim=32,
         )
-        text = seeded_init_(ClapTextEncoder(cfg, tok), seed)
-        sep = seeded_init_(ResUNet30(channels=TINY_CHANNELS, condition_size=32), seed + 1)
+        text = seeded_init_(ClapTextEncoder(cfg, tok), seed, RANDOM_INIT)
+        sep = ResUNet30(channels=TINY_CHANNELS, condition_size=32)
+        sep = seeded_init_(sep, seed + 1, RANDOM_INIT)
         return cls(sep, text, **kwargs).eval()
 
     @classmethod

@@ -14,7 +14,9 @@ from collections.abc import Callable
 
 import torch
 
-__all__ = ["chunk_starts", "crossfade_ramp", "chunked_apply"]
+from eventsep.dsp import crossfade_window
+
+__all__ = ["chunk_starts", "chunked_apply"]
 
 
 def chunk_starts(num_samples: int, chunk: int, overlap: int) -> list[tuple[int, int]]:
@@ -46,21 +48,6 @@ def chunk_starts(num_samples: int, chunk: int, overlap: int) -> list[tuple[int, 
     hop = chunk - overlap
     n = math.ceil((num_samples - chunk) / hop) + 1
     return [(i * hop, min(i * hop + chunk, num_samples)) for i in range(n)]
-
-
-def crossfade_ramp(length: int, *, device=None, dtype=torch.float32) -> torch.Tensor:  # noqa: ANN001
-    """Rising raised-cosine ramp ``sin^2(pi/2 * (n + 0.5) / length)``, ``n = 0..length-1``.
-
-    ``ramp + ramp.flip(0) == 1`` exactly up to rounding, so a rising and a falling ramp over the
-    same samples form a partition of unity.
-
-    Returns
-    -------
-    Tensor
-        ``(length,)`` in ``(0, 1)``.
-    """
-    n = torch.arange(length, device=device, dtype=torch.float64)
-    return torch.sin(0.5 * math.pi * (n + 0.5) / length).square().to(dtype)
 
 
 def chunked_apply(
@@ -109,18 +96,13 @@ def chunked_apply(
         return fn(waveform).float()
     out_device = waveform.device if out_device is None else torch.device(out_device)
     out = torch.zeros(batch, num, dtype=torch.float32, device=out_device)
-    rise = crossfade_ramp(overlap, device=out_device) if overlap else None
 
     def add(idx: int, y: torch.Tensor) -> None:
         start, end = spans[idx]
-        y = y.to(out_device, torch.float32)
-        if rise is not None:
-            y = y.clone()
-            if idx > 0:
-                y[:, :overlap] *= rise
-            if idx < len(spans) - 1:
-                y[:, -overlap:] *= rise.flip(0)
-        out[:, start:end] += y
+        fade_in = overlap if idx > 0 else 0
+        fade_out = overlap if idx < len(spans) - 1 else 0
+        w = crossfade_window(end - start, fade_in, fade_out, device=out_device)
+        out[:, start:end] += y.to(out_device, torch.float32) * w
 
     full = [i for i, (s, e) in enumerate(spans) if e - s == chunk]
     rest = [i for i in range(len(spans)) if i not in full]

@@ -34,7 +34,9 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from eventsep.dsp import crossfade_window
 from eventsep.errors import AudioError, ConfigError, EmptyAudioError, NonFiniteAudioError
+from eventsep.seeding import InitScheme, seeded_init_
 from eventsep.separators.bigvgan import BigVGAN, BigVGANConfig
 from eventsep.separators.flowsep_mel import log_mel_spectrogram, mel_filterbank, normalize_segment
 
@@ -248,42 +250,32 @@ def segment_starts(num_samples: int, segment: int, overlap: int) -> list[int]:
     return sorted(set(starts))
 
 
-def _crossfade_window(length: int, fade_in: int, fade_out: int) -> torch.Tensor:
-    w = torch.ones(length)
-    if fade_in:
-        w[:fade_in] = torch.linspace(0, 1, fade_in + 2)[1:-1]
-    if fade_out:
-        w[-fade_out:] = torch.linspace(1, 0, fade_out + 2)[1:-1]
-    return w
-
-
-def seeded_init_(module: nn.Module, seed: int) -> nn.Module:
-    """Fill every parameter from a seeded generator in state-dict order (deterministic).
+def _random_value(name: str, p: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """FlowSep's random weights (:data:`RANDOM_INIT`), one parameter at a time.
 
     Weights ~ N(0, 1/fan_in) (vocoder: 0.5x, its conv_post 0.2x); biases ~ N(0, 0.02);
-    1-d norm scales ~ 1 + N(0, 0.1); SnakeBeta log-parameters ~ N(0, 0.1). Buffers are left
-    alone.
+    1-d norm scales ~ 1 + N(0, 0.1); SnakeBeta log-parameters ~ N(0, 0.1).
     """
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            shape = p.shape
-            if p.ndim >= 2:
-                fan_in = math.prod(shape[1:])
-                if "ups." in name and p.ndim == 3:  # ConvTranspose1d: (in, out, k)
-                    fan_in = shape[0] * shape[2] // 2
-                val = torch.randn(shape, generator=g) / math.sqrt(max(fan_in, 1))
-                if name.startswith("vocoder."):
-                    # keep the random vocoder out of tanh saturation
-                    val = val * (0.2 if "conv_post" in name else 0.5)
-            elif name.endswith("bias"):
-                val = 0.02 * torch.randn(shape, generator=g)
-            elif name.endswith((".alpha", ".beta")):
-                val = 0.1 * torch.randn(shape, generator=g)
-            else:
-                val = 1.0 + 0.1 * torch.randn(shape, generator=g)
-            p.copy_(val.to(p.dtype))
-    return module
+    shape = p.shape
+    if p.ndim >= 2:
+        fan_in = math.prod(shape[1:])
+        if "ups." in name and p.ndim == 3:  # ConvTranspose1d: (in, out, k)
+            fan_in = shape[0] * shape[2] // 2
+        val = torch.randn(shape, generator=g) / math.sqrt(max(fan_in, 1))
+        if name.startswith("vocoder."):
+            # keep the random vocoder out of tanh saturation
+            val = val * (0.2 if "conv_post" in name else 0.5)
+        return val
+    if name.endswith("bias"):
+        return 0.02 * torch.randn(shape, generator=g)
+    if name.endswith((".alpha", ".beta")):
+        return 0.1 * torch.randn(shape, generator=g)
+    return 1.0 + 0.1 * torch.randn(shape, generator=g)
+
+
+RANDOM_INIT = InitScheme(_random_value, order="parameters")
+"""Seeded random weights of :class:`FlowSepSeparator`: every parameter in ``named_parameters``
+order, buffers left alone (:func:`eventsep.seeding.seeded_init_`)."""
 
 
 class FlowSepSeparator(nn.Module):
@@ -324,13 +316,13 @@ class FlowSepSeparator(nn.Module):
     # ------------------------------------------------------------ builders
     @classmethod
     def from_config(cls, config: FlowSepConfig, tokenizer: Any = None, seed: int = 0):
-        """Build with deterministic random weights (see :func:`seeded_init_`)."""
+        """Build with deterministic random weights (:data:`RANDOM_INIT`)."""
         if tokenizer is None:
             from eventsep.tiny import tiny_tokenizer
 
             tokenizer = tiny_tokenizer("t5")
         model = cls(config, tokenizer)
-        seeded_init_(model, seed)
+        seeded_init_(model, seed, RANDOM_INIT)
         return model
 
     @classmethod
@@ -502,9 +494,9 @@ class FlowSepSeparator(nn.Module):
             Text query.
         segment
             ``"random"`` (the paper): one 10.24 s segment from a start drawn uniformly with
-            ``seed``; ``"full"``: overlapping 10.24 s segments (``overlap_seconds`` overlap, linear
-            cross-fades) covering the whole input. Inputs shorter than a segment are zero-padded
-            at the end and the output cropped back.
+            ``seed``; ``"full"``: overlapping 10.24 s segments (``overlap_seconds`` overlap,
+            raised-cosine cross-fades) covering the whole input. Inputs shorter than a segment
+            are zero-padded at the end and the output cropped back.
         seed
             Seeds the start, the mixture-latent noise and the initial noise (CPU generator).
         steps
@@ -557,7 +549,7 @@ class FlowSepSeparator(nn.Module):
             )
             fade_in = (starts[k - 1] + seg - s) if k > 0 else 0
             fade_out = (s + seg - starts[k + 1]) if k + 1 < len(starts) else 0
-            w = _crossfade_window(length, max(fade_in, 0), max(fade_out, 0))
+            w = crossfade_window(length, max(fade_in, 0), max(fade_out, 0))
             acc[s : s + length] += w * out * (global_gain / gain)
             weight[s : s + length] += w
         return FlowSepOutput(acc / weight.clamp_min(1e-8), self.sample_rate, 0, n, global_gain)
@@ -593,16 +585,15 @@ def convert_flowsep(out_dir: str | Path | None = None, *, use_ema: bool = True) 
 
     Reads hub ``flowsep-v2`` (and ``flowsep-vae`` / ``flowsep-bigvgan`` only where the flow
     checkpoint lacks a copy), loads the result strictly into the full-size separator, writes
-    ``flowsep-v2.safetensors`` (atomically) and a ``.report.txt`` listing the keys left over.
+    ``flowsep-v2.safetensors`` and a ``.report.txt`` listing the keys left over (both atomically,
+    with the umask's permissions like every other output, so a shared cache stays readable).
     """
-    import os
-    import tempfile
-
     from safetensors.torch import save_file
     from transformers import T5Config
 
     from eventsep import hub
     from eventsep.errors import CheckpointMismatchError
+    from eventsep.io import atomic_path, write_text_atomic
     from eventsep.modelsets import PAPER
     from eventsep.separators.flowsep_convert import (
         convert_flowsep_state_dict,
@@ -650,15 +641,8 @@ def convert_flowsep(out_dir: str | Path | None = None, *, use_ema: bool = True) 
             f"converted FlowSep weights do not fit: missing {result.missing_keys[:5]}, "
             f"unexpected {result.unexpected_keys[:5]}"
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(target, suffix=".safetensors") as tmp:
         save_file(tensors, tmp, metadata={"source": "flowsep-v2", "ema": str(use_ema)})
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    target.with_suffix(".report.txt").write_text(report.summary() + "\n")
+    write_text_atomic(target.with_suffix(".report.txt"), report.summary() + "\n")
     return target
