@@ -28,7 +28,6 @@ once, when a call enters the pipeline; every setting given to a call takes effec
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import json
 import os
@@ -40,9 +39,16 @@ from typing import Any
 
 import torch
 
+from eventsep.config import (
+    EMPTY_MASK_POLICIES,
+    MODES,
+    SED_HEADS,
+    EventSepConfig,
+    fusion_config,
+)
 from eventsep.errors import ConfigError, PromptError
 from eventsep.fusion import FusionConfig, STFTFusion
-from eventsep.masks import MASK_KINDS
+from eventsep.result import EventSepResult
 from eventsep.separators.base import Separation, Separator
 
 __all__ = [
@@ -58,263 +64,12 @@ __all__ = [
     "TimeMask",
 ]
 
-#: What a call returns as ``estimate``: one separator, both (estimate = AudioSep), or the fusion.
-MODES: tuple[str, ...] = ("audiosep", "flowsep", "both", "ensemble")
-#: What to do when the time mask is (numerically) all zero: the paper's "restore" (mask of ones,
-#: target_present=False) or "silence" (the estimate is silent, separators are not run).
-EMPTY_MASK_POLICIES: tuple[str, ...] = ("restore", "silence")
 #: Named profiles for :meth:`EventSep.from_pretrained` (besides a folder path).
 PROFILES: tuple[str, ...] = ("paper", "tiny-random")
-#: Decision-level heads of the Cnn14 detector a call may ask for (``sed_head``).
-SED_HEADS: tuple[str, ...] = ("att", "max")
 #: Rate of the pipeline's result, of the SED input and of AudioSep (Hz).
 SAMPLE_RATE = 32000
-_SEGMENTS = ("random", "full")
-_MAPPING_METHODS = ("default", "paper")
 #: File in a model folder that may hold EventSepConfig fields (JSON object).
 CONFIG_FILE = "eventsep_config.json"
-
-
-#: Former flat EventSepConfig fusion fields -> their FusionConfig name (for error hints).
-_FLAT_FUSION_NAMES = {
-    "fusion_rule": "rule",
-    "fusion_rate": "rate",
-    "cutoff_hz": "cutoff_hz",
-    "n_fft": "n_fft",
-    "hop_length": "hop_length",
-    "crossfade": "crossfade",
-    "bandlimit_8k": "bandlimit_8k",
-}
-
-
-def _fusion_config(value: object, base: FusionConfig) -> FusionConfig:
-    """``value`` as a FusionConfig: used as is, or a mapping of fields merged into ``base``."""
-    if isinstance(value, FusionConfig):
-        return value
-    if isinstance(value, Mapping):
-        known = {f.name for f in dataclasses.fields(FusionConfig)}
-        unknown = sorted(set(map(str, value)) - known)
-        if unknown:
-            raise ConfigError(
-                f"unknown fusion option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-            )
-        return dataclasses.replace(base, **value)
-    raise ConfigError(f"fusion must be a FusionConfig or a mapping, got {type(value).__name__}")
-
-
-@dataclass(frozen=True)
-class EventSepConfig:
-    """Every setting of one EventSep run; the defaults are the paper's best settings.
-
-    Attributes
-    ----------
-    mode : str
-        One of :data:`MODES`: ``"ensemble"`` (the method), ``"audiosep"``, ``"flowsep"`` or
-        ``"both"`` (both separators, ``estimate`` = AudioSep's).
-    mask : str
-        Time-mask kind: ``"soft"`` (``min(p / tau, 1)``, the paper's best), ``"hard"``
-        (``p >= tau``), another kind of :mod:`eventsep.masks`, or ``"none"`` (no SED, no mask).
-    threshold : float
-        ``tau`` of the mask, in (0, 1]; 0.55 is the paper's best (Table 2).
-    sed_head : str
-        Cnn14 decision-level head, ``"att"`` (the authors' code) or ``"max"``.
-    mapping_method : str
-        Prompt-to-class mapping, ``"default"`` (this package's) or ``"paper"`` (exact, substring,
-        MiniLM as in the paper).
-    empty_mask : str
-        One of :data:`EMPTY_MASK_POLICIES`.
-    fusion : FusionConfig
-        Every fusion setting (rule, rate ``a``, cutoff ``f_c``, STFT size, cross-fade,
-        band limit), see :class:`eventsep.fusion.FusionConfig`. A mapping of its fields is
-        accepted too and merged into the defaults (``fusion={"rule": "band"}``).
-    flowsep_steps : int
-        Euler steps of FlowSep's rectified-flow sampler (20 in the authors' inference script).
-    segment : str
-        Which 10.24 s span FlowSep regenerates: ``"random"`` start (the reference) or
-        ``"full"``.
-    seed : int
-        Seed of FlowSep's random draws (span start, noise).
-    """
-
-    mode: str = "ensemble"
-    mask: str = "soft"
-    threshold: float = 0.55
-    sed_head: str = "att"
-    mapping_method: str = "default"
-    empty_mask: str = "restore"
-    fusion: FusionConfig = field(default_factory=FusionConfig)
-    flowsep_steps: int = 20
-    segment: str = "random"
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        def choose(name: str, value: object, allowed: tuple[str, ...]) -> None:
-            if value not in allowed:
-                raise ConfigError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
-
-        choose("mode", self.mode, MODES)
-        choose("mask", self.mask, MASK_KINDS)
-        choose("SED head", self.sed_head, SED_HEADS)
-        choose("mapping method", self.mapping_method, _MAPPING_METHODS)
-        choose("empty-mask policy", self.empty_mask, EMPTY_MASK_POLICIES)
-        choose("FlowSep segment", self.segment, _SEGMENTS)
-        if not 0.0 < float(self.threshold) <= 1.0:
-            raise ConfigError(f"mask threshold must lie in (0, 1], got {self.threshold}")
-        if int(self.flowsep_steps) < 1:
-            raise ConfigError(f"flowsep_steps must be >= 1, got {self.flowsep_steps}")
-        object.__setattr__(self, "fusion", _fusion_config(self.fusion, FusionConfig()))
-
-    def replace(self, **changes: Any) -> EventSepConfig:
-        """A copy with ``changes`` applied; unknown names raise :class:`ConfigError`.
-
-        ``fusion`` may be a :class:`FusionConfig` (used as is) or a mapping of its fields
-        (merged into this config's fusion settings).
-        """
-        known = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            moved = [n for n in unknown if n in _FLAT_FUSION_NAMES]
-            hint = (
-                "; fusion settings live in `fusion`, e.g. fusion={"
-                + ", ".join(f"{_FLAT_FUSION_NAMES[n]!r}: ..." for n in moved)
-                + "}"
-                if moved
-                else ""
-            )
-            raise ConfigError(
-                f"unknown EventSep option(s) {', '.join(unknown)}; "
-                f"known: {', '.join(sorted(known))}{hint}"
-            )
-        if "fusion" in changes:
-            changes["fusion"] = _fusion_config(changes["fusion"], self.fusion)
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The config as a JSON-serialisable dict."""
-        return dataclasses.asdict(self)
-
-
-@dataclass(frozen=True, eq=False)
-class EventSepResult:
-    """Everything one EventSep call produced (tensors on the pipeline's device, float32).
-
-    Attributes
-    ----------
-    estimate : torch.Tensor
-        Final estimate, ``(samples32,)`` at ``sample_rate`` (32 kHz), as long as the input.
-    sample_rate : int
-        Rate of ``estimate``, ``mixture``, ``masked_input`` and ``audiosep_estimate`` (Hz).
-    prompt : str
-        The text prompt.
-    config : EventSepConfig
-        The settings used (after per-call overrides).
-    match : LabelMatch
-        The AudioSet classes the prompt was mapped to.
-    mixture : torch.Tensor
-        The input, mono, at 32 kHz, ``(samples32,)``.
-    masked_input : torch.Tensor
-        The mixture after the time mask, ``(samples32,)``; the separators' input.
-    audiosep_estimate : torch.Tensor or None
-        AudioSep's estimate at 32 kHz, ``(samples32,)``; None in mode ``"flowsep"``.
-    flowsep_estimate : torch.Tensor or None
-        FlowSep's estimate of its span at 16 kHz, ``(flowsep_length,)``, at the input's level
-        (FlowSep undoes its own peak normalisation); None in mode ``"audiosep"``. In mode
-        ``"flowsep"`` ``estimate`` is this span upsampled to 32 kHz at its place, silent outside
-        the span.
-    flowsep_start, flowsep_length : int or None
-        The span FlowSep regenerated, in 16 kHz samples of the input.
-    class_probs : torch.Tensor or None
-        SED probabilities of the matched classes, ``(frames, len(match.indices))``; None when
-        the mask is off.
-    all_probs : torch.Tensor or None
-        SED probabilities of all 527 classes, ``(frames, 527)``.
-    frame_mask : torch.Tensor or None
-        The time mask per SED frame, ``(frames,)`` in [0, 1], after the empty-mask policy; None
-        when the mask is off.
-    frames_per_second : float
-        SED frame rate (100).
-    target_present : bool
-        False when the detector found none of the matched classes (the mask was empty).
-    timings : Mapping[str, float]
-        Seconds per stage (``mapping``, ``sed``, ``audiosep``, ``flowsep``, ``fusion``,
-        ``total``).
-    notes : tuple[str, ...]
-        Human-readable remarks about this run (skipped stages, policies applied).
-    """
-
-    estimate: torch.Tensor
-    sample_rate: int
-    prompt: str
-    config: EventSepConfig
-    match: Any
-    mixture: torch.Tensor
-    masked_input: torch.Tensor
-    audiosep_estimate: torch.Tensor | None = None
-    flowsep_estimate: torch.Tensor | None = None
-    flowsep_start: int | None = None
-    flowsep_length: int | None = None
-    class_probs: torch.Tensor | None = None
-    all_probs: torch.Tensor | None = None
-    frame_mask: torch.Tensor | None = None
-    frames_per_second: float = 100.0
-    target_present: bool = True
-    timings: Mapping[str, float] = field(default_factory=dict)
-    notes: tuple[str, ...] = ()
-
-    @property
-    def mask_coverage(self) -> float:
-        """Mean of the frame mask (1.0 when no mask was applied)."""
-        if self.frame_mask is None or self.frame_mask.numel() == 0:
-            return 1.0
-        return float(self.frame_mask.float().mean())
-
-    @property
-    def residual(self) -> torch.Tensor:
-        """Mixture minus estimate at 32 kHz, ``(samples32,)``."""
-        return self.mixture - self.estimate
-
-    def report(self) -> dict[str, Any]:
-        """A JSON-serialisable summary (classes, scores, mask, span, timings, notes)."""
-        m = self.match
-        probs = self.class_probs
-        return {
-            "prompt": self.prompt,
-            "mode": self.config.mode,
-            "fusion_rule": self.config.fusion.rule if self.config.mode == "ensemble" else None,
-            "mask": self.config.mask,
-            "threshold": self.config.threshold,
-            "classes": [
-                {"label": lab, "index": int(idx)}
-                for lab, idx in zip(tuple(m.labels), tuple(m.indices), strict=True)
-            ],
-            "match": {
-                "label": m.label,
-                "index": int(m.index),
-                "score": float(m.score),
-                "method": m.method,
-                "confident": bool(m.confident),
-                "explanation": m.explanation,
-            },
-            "class_max_prob": (
-                [float(v) for v in probs.max(dim=0).values] if probs is not None else None
-            ),
-            "target_present": bool(self.target_present),
-            "mask_coverage": self.mask_coverage,
-            "frames_per_second": float(self.frames_per_second),
-            "flowsep_span": (
-                None
-                if self.flowsep_start is None
-                else {
-                    "start_s": self.flowsep_start / 16000.0,
-                    "length_s": (self.flowsep_length or 0) / 16000.0,
-                }
-            ),
-            "sample_rate": int(self.sample_rate),
-            "duration_s": self.estimate.shape[-1] / self.sample_rate,
-            "timings_s": {k: round(float(v), 4) for k, v in self.timings.items()},
-            "notes": list(self.notes),
-            "config": self.config.to_dict(),
-        }
 
 
 @dataclass(frozen=True, eq=False)
@@ -840,7 +595,7 @@ class EventSep:
         """
         if result.audiosep_estimate is None or result.flowsep_estimate is None:
             raise ConfigError("re-fusing needs a result of mode 'both' or 'ensemble'")
-        config = _fusion_config(fields, fusion or result.config.fusion)
+        config = fusion_config(fields, fusion or result.config.fusion)
         with torch.inference_mode():
             return self.fuser(
                 result.audiosep_estimate,
