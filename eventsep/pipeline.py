@@ -426,7 +426,7 @@ class EventSep:
         a, f = seps.audiosep, seps.flowsep
         notes = time_mask.notes
         if cfg.mode == "flowsep" and f is not None:
-            notes += _span_note(f, mix.shape[-1] / self.sample_rate)
+            notes += _span_note(f, mix.shape[-1], self.sample_rate)
         return EventSepResult(
             estimate=estimate,
             sample_rate=self.sample_rate,
@@ -680,10 +680,10 @@ def _why_no_mask(match: Any, cfg: EventSepConfig) -> str | None:
     return None
 
 
-def _span_note(flowsep: Separation, seconds: float) -> tuple[str, ...]:
-    """A note when FlowSep's span covers less than the input (``seconds`` long)."""
+def _span_note(flowsep: Separation, num_samples: int, sample_rate: int) -> tuple[str, ...]:
+    """A note when FlowSep covers less than the input (``num_samples`` at ``sample_rate``)."""
     rate = flowsep.sample_rate
-    covered = flowsep.length / max(1, round(seconds * rate))
+    covered = flowsep.length / max(1, round(num_samples * rate / sample_rate))
     if covered >= 0.999:
         return ()
     return (
