@@ -32,6 +32,7 @@ __all__ = [
     "check_sample_rate",
     "check_waveform",
     "find_audio_files",
+    "fit_length",
     "load_audio",
     "resample",
     "save_audio",
@@ -213,6 +214,28 @@ def resample(waveform: torch.Tensor, orig_sr: int, new_sr: int) -> torch.Tensor:
     out = soxr.resample(np.ascontiguousarray(flat.T), orig_sr, new_sr, quality="HQ")
     out = np.asarray(out, dtype=np.float32).reshape(-1, flat.shape[0]).T
     return torch.from_numpy(np.ascontiguousarray(out)).reshape(*lead, -1).to(x.device, x.dtype)
+
+
+def fit_length(waveform: torch.Tensor, num_samples: int) -> torch.Tensor:
+    """Crop or zero-pad the last dimension to exactly ``num_samples`` samples.
+
+    Parameters
+    ----------
+    waveform
+        ``(..., samples)`` tensor.
+    num_samples
+        Target length in samples (``>= 0``).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(..., num_samples)``: the first ``num_samples`` samples (a view), or ``waveform``
+        followed by zeros.
+    """
+    n = int(num_samples)
+    if waveform.shape[-1] >= n:
+        return waveform[..., :n]
+    return torch.nn.functional.pad(waveform, (0, n - waveform.shape[-1]))
 
 
 _FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".aiff": "AIFF", ".aif": "AIFF"}

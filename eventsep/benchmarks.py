@@ -276,11 +276,6 @@ def _list_clips(source: Path) -> list[tuple[str, Path]]:
     return sorted(clips, key=lambda c: (c[0], str(c[1])))
 
 
-def _fit(x: torch.Tensor, n: int) -> torch.Tensor:
-    x = x[:n]
-    return torch.nn.functional.pad(x, (0, n - x.shape[-1])) if x.shape[-1] < n else x
-
-
 def build_benchmark(
     source: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -302,7 +297,7 @@ def build_benchmark(
     Path
         ``out_dir``.
     """
-    from eventsep.audio import load_audio, save_audio
+    from eventsep.audio import fit_length, load_audio, save_audio
 
     src = Path(source).expanduser()
     out = Path(out_dir).expanduser()
@@ -333,7 +328,7 @@ def build_benchmark(
                 x, _ = load_audio(path, protocol.sample_rate, mono=True)
             except EventSepError as exc:
                 raise BenchmarkError(f"cannot read clip {path}: {exc}") from exc
-            cache[path] = _fit(x[0].to(torch.float64), n)
+            cache[path] = fit_length(x[0].to(torch.float64), n)
         return cache[path]
 
     # The audio files and metadata.csv go into a temporary folder that is renamed to `out` only

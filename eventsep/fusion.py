@@ -355,12 +355,6 @@ def _resample(x: torch.Tensor, orig_sr: int, new_sr: int) -> torch.Tensor:
     return resample(x, orig_sr, new_sr)
 
 
-def _fit_length(x: torch.Tensor, n: int) -> torch.Tensor:
-    if x.shape[-1] >= n:
-        return x[..., :n]
-    return torch.nn.functional.pad(x, (0, n - x.shape[-1]))
-
-
 def fuse(
     audiosep: torch.Tensor,
     flowsep: torch.Tensor,
@@ -401,6 +395,8 @@ def fuse(
         raise ValueError(
             f"fuse expects 1-D waveforms, got {tuple(audiosep.shape)} and {tuple(flowsep.shape)}"
         )
+    from eventsep.audio import fit_length
+
     c = FusionConfig() if config is None else config
     n32 = audiosep.shape[-1]
     a16 = _resample(audiosep, audiosep_rate, flowsep_rate)
@@ -418,10 +414,10 @@ def fuse(
     )
     if c.bandlimit_8k:
         out16 = overlap_add_span(a16, fused, start, c.crossfade)
-        out = _fit_length(_resample(out16, flowsep_rate, audiosep_rate), n32)
+        out = fit_length(_resample(out16, flowsep_rate, audiosep_rate), n32)
     else:
         delta = overlap_add_span(torch.zeros_like(a16), fused - a_seg, start, c.crossfade)
-        out = audiosep + _fit_length(_resample(delta, flowsep_rate, audiosep_rate), n32)
+        out = audiosep + fit_length(_resample(delta, flowsep_rate, audiosep_rate), n32)
     if c.clip:
         out = out.clamp(-1.0, 1.0)
     return out.to(audiosep.dtype)

@@ -340,13 +340,17 @@ def _synonym_table() -> tuple[tuple[_Synonym, ...], ...]:
 class PromptMapper:
     """Callable prompt-to-class mapper; the encoder and label embeddings are shared and cached.
 
+    Both methods are available on every call (``mapper(prompt, method="paper")``); the
+    constructor's ``method`` is only the default.
+
     Parameters
     ----------
     method : {"default", "paper"}
-        Mapping rule (see module docstring).
+        Default mapping rule (see module docstring).
     threshold : float, optional
-        Score below which an embedding-only match is not confident (default
-        :data:`CONFIDENCE_THRESHOLD` or :data:`PAPER_CONFIDENCE_THRESHOLD`).
+        Score below which an embedding-only match is not confident, for either method
+        (default: :data:`CONFIDENCE_THRESHOLD` for ``"default"``,
+        :data:`PAPER_CONFIDENCE_THRESHOLD` for ``"paper"``).
     max_related : int
         Most classes returned in ``LabelMatch.labels``.
     """
@@ -357,31 +361,45 @@ class PromptMapper:
         threshold: float | None = None,
         max_related: int = MAX_RELATED,
     ) -> None:
-        if method not in METHODS:
-            raise ConfigError(f"unknown mapping method {method!r}; use one of {METHODS}")
-        self.method = method
-        if threshold is None:
-            threshold = CONFIDENCE_THRESHOLD if method == "default" else PAPER_CONFIDENCE_THRESHOLD
-        self.threshold = float(threshold)
+        self.method = _check_method(method)
+        self._threshold = None if threshold is None else float(threshold)
+        self.threshold = self.threshold_for(method)
         self.max_related = max(1, int(max_related))
         self.labels = audioset_labels()
 
-    def __call__(self, prompt: str) -> LabelMatch:
-        return self.map_many([prompt])[0]
+    def threshold_for(self, method: str) -> float:
+        """Confidence threshold of ``method`` (the constructor's, else the method's default)."""
+        if self._threshold is not None:
+            return self._threshold
+        return CONFIDENCE_THRESHOLD if method == "default" else PAPER_CONFIDENCE_THRESHOLD
 
-    def map_many(self, prompts: Sequence[str]) -> list[LabelMatch]:
-        """Map several prompts with one batched encoder call."""
+    def __call__(self, prompt: str, method: str | None = None) -> LabelMatch:
+        """Map one prompt with ``method`` (default: the constructor's)."""
+        return self.map_many([prompt], method)[0]
+
+    def map_many(self, prompts: Sequence[str], method: str | None = None) -> list[LabelMatch]:
+        """Map several prompts with one batched encoder call.
+
+        Raises
+        ------
+        ConfigError
+            Unknown ``method``.
+        PromptError
+            An empty, whitespace-only or non-string prompt.
+        """
+        method = self.method if method is None else _check_method(method)
         for prompt in prompts:
             if not isinstance(prompt, str) or not prompt.strip():
                 raise PromptError("the text prompt is empty; describe the sound to extract")
         if not prompts:
             return []
         enc = _encoder()
-        if self.method == "paper":
+        threshold = self.threshold_for(method)
+        if method == "paper":
             scores = enc.paper_scores(prompts)
-            return [self._paper(p, s) for p, s in zip(prompts, scores, strict=True)]
+            return [self._paper(p, s, threshold) for p, s in zip(prompts, scores, strict=True)]
         scores = enc.default_scores(prompts)
-        return [self._default(p, s) for p, s in zip(prompts, scores, strict=True)]
+        return [self._default(p, s, threshold) for p, s in zip(prompts, scores, strict=True)]
 
     # ------------------------------------------------------------------------ helpers
     def _match(
@@ -400,7 +418,7 @@ class PromptMapper:
         )
 
     # -------------------------------------------------------------------------- paper
-    def _paper(self, prompt: str, sims: np.ndarray) -> LabelMatch:
+    def _paper(self, prompt: str, sims: np.ndarray, threshold: float) -> LabelMatch:
         q = prompt.lower().strip()
         for i, name in enumerate(self.labels):
             if name.lower() == q:
@@ -413,12 +431,12 @@ class PromptMapper:
                 why = f"{prompt!r} {rel} the class name {name!r} (substring rule)"
                 return self._match([i], sims[i], "substring", True, why)
         i = int(np.argmax(sims))
-        conf = bool(sims[i] >= self.threshold)
+        conf = bool(sims[i] >= threshold)
         why = f"closest class name by MiniLM cosine ({sims[i]:.2f}): {self.labels[i]!r}"
         return self._match([i], sims[i], "embedding", conf, why)
 
     # ------------------------------------------------------------------------ default
-    def _default(self, prompt: str, sims: np.ndarray) -> LabelMatch:
+    def _default(self, prompt: str, sims: np.ndarray, threshold: float) -> LabelMatch:
         words = set(normalize_words(prompt))
         coverage: dict[int, tuple[int, int]] = {}
         for i, synonyms in enumerate(_synonym_table()):
@@ -437,16 +455,22 @@ class PromptMapper:
                 why += " (ordered by embedding score)"
             return self._match(chosen, sims[chosen[0]], "word", True, why)
         i = int(np.argmax(sims))
-        conf = bool(sims[i] >= self.threshold)
+        conf = bool(sims[i] >= threshold)
         why = f"no class name occurs in {prompt!r}; closest by embedding score ({sims[i]:.2f})"
         if not conf:
-            why += f", below the confidence threshold {self.threshold:.2f}"
+            why += f", below the confidence threshold {threshold:.2f}"
         return self._match([i], sims[i], "embedding", conf, why)
 
 
-@functools.lru_cache(maxsize=4)
-def _mapper(method: str) -> PromptMapper:
-    return PromptMapper(method)
+def _check_method(method: str) -> str:
+    if method not in METHODS:
+        raise ConfigError(f"unknown mapping method {method!r}; use one of {METHODS}")
+    return method
+
+
+@functools.lru_cache(maxsize=1)
+def _mapper() -> PromptMapper:
+    return PromptMapper()
 
 
 def map_prompt(prompt: str, method: str = "default") -> LabelMatch:
@@ -470,6 +494,4 @@ def map_prompt(prompt: str, method: str = "default") -> LabelMatch:
     ConfigError
         Unknown method.
     """
-    if method not in METHODS:
-        raise ConfigError(f"unknown mapping method {method!r}; use one of {METHODS}")
-    return _mapper(method)(prompt)
+    return _mapper()(prompt, method=method)

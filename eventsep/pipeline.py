@@ -6,22 +6,30 @@ functions (:mod:`eventsep.masks`) driven by the config. :meth:`EventSep.from_pre
 for a model set (:mod:`eventsep.modelsets`): the ``"paper"`` checkpoints, the ``"tiny-random"``
 test models or a local cache folder.
 
-One call runs::
+One call runs five stages, each a method of :class:`EventSep`::
 
-    prompt --mapper--> AudioSet classes (LabelMatch)
-    mixture --detector--> frame probabilities (frames, 527) --masks--> frame mask --> masked mixture
-    masked mixture --AudioSep--> 32 kHz estimate          \
-    masked mixture --FlowSep---> 16 kHz span estimate      --fuser--> 32 kHz estimate
+    map       prompt --mapper--> AudioSet classes (LabelMatch)
+    detect    mixture --detector of sed_head--> frame probabilities (frames, 527)
+    mask      probabilities --masks--> frame mask --> masked mixture
+    separate  masked mixture --AudioSep--> 32 kHz estimate (Separation)
+              masked mixture --FlowSep---> 16 kHz span estimate (Separation)
+    combine   mode "ensemble": both --fuser--> 32 kHz estimate (else one of them)
 
 and returns a frozen :class:`EventSepResult` holding every intermediate, so the notebooks can
 build the paper's tables (separators alone, with and without the mask, every fusion rule) from
 one object: a ``mode="both"`` result can be re-fused with any rule by :meth:`EventSep.fuse`
 without running the models again.
+
+The separators implement :class:`eventsep.separators.base.Separator`: each takes the masked
+mixture at the pipeline's rate and returns its estimate at the input's level with the span it
+covers, so the pipeline knows nothing of their sample rates or normalisation. Inputs are checked
+once, when a call enters the pipeline; every setting given to a call takes effect in it.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
+import functools
 import json
 import os
 import time
@@ -31,278 +39,84 @@ from typing import Any
 
 import torch
 
+from eventsep.config import (
+    EMPTY_MASK_POLICIES,
+    MODES,
+    SED_HEADS,
+    EventSepConfig,
+    fusion_config,
+)
 from eventsep.errors import ConfigError, PromptError
 from eventsep.fusion import FusionConfig, STFTFusion
+from eventsep.result import EventSepResult
+from eventsep.separators.base import Separation, Separator
 
 __all__ = [
     "EMPTY_MASK_POLICIES",
     "MODES",
+    "SAMPLE_RATE",
+    "SED_HEADS",
     "EventSep",
     "EventSepConfig",
     "EventSepResult",
+    "Separations",
+    "TimeMask",
 ]
 
-#: What a call returns as ``estimate``: one separator, both (estimate = AudioSep), or the fusion.
-MODES: tuple[str, ...] = ("audiosep", "flowsep", "both", "ensemble")
-#: What to do when the time mask is (numerically) all zero: the paper's "restore" (mask of ones,
-#: target_present=False) or "silence" (the estimate is silent, separators are not run).
-EMPTY_MASK_POLICIES: tuple[str, ...] = ("restore", "silence")
-_SEGMENTS = ("random", "full")
-_SED_HEADS = ("att", "max")
-_MAPPING_METHODS = ("default", "paper")
-_FALLBACK_MASK_KINDS = ("none", "hard", "soft", "soft-rel", "soft-gauss", "soft-fade-th")
+#: Rate of the pipeline's result, of the SED input and of AudioSep (Hz).
+SAMPLE_RATE = 32000
 #: File in a model folder that may hold EventSepConfig fields (JSON object).
 CONFIG_FILE = "eventsep_config.json"
 
 
-#: Former flat EventSepConfig fusion fields -> their FusionConfig name (for error hints).
-_FLAT_FUSION_NAMES = {
-    "fusion_rule": "rule",
-    "fusion_rate": "rate",
-    "cutoff_hz": "cutoff_hz",
-    "n_fft": "n_fft",
-    "hop_length": "hop_length",
-    "crossfade": "crossfade",
-    "bandlimit_8k": "bandlimit_8k",
-}
-
-
-def _fusion_config(value: object, base: FusionConfig) -> FusionConfig:
-    """``value`` as a FusionConfig: used as is, or a mapping of fields merged into ``base``."""
-    if isinstance(value, FusionConfig):
-        return value
-    if isinstance(value, Mapping):
-        known = {f.name for f in dataclasses.fields(FusionConfig)}
-        unknown = sorted(set(map(str, value)) - known)
-        if unknown:
-            raise ConfigError(
-                f"unknown fusion option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-            )
-        return dataclasses.replace(base, **value)
-    raise ConfigError(f"fusion must be a FusionConfig or a mapping, got {type(value).__name__}")
-
-
-def _mask_kinds() -> tuple[str, ...]:
-    try:
-        from eventsep import masks
-    except ImportError:  # pragma: no cover - masks module always ships
-        return _FALLBACK_MASK_KINDS
-    return tuple(getattr(masks, "MASK_KINDS", _FALLBACK_MASK_KINDS))
-
-
-@dataclass(frozen=True)
-class EventSepConfig:
-    """Every setting of one EventSep run; the defaults are the paper's best settings.
+@dataclass(frozen=True, eq=False)
+class TimeMask:
+    """Output of :meth:`EventSep.mask`: the time mask and the separators' input.
 
     Attributes
     ----------
-    mode : str
-        One of :data:`MODES`: ``"ensemble"`` (the method), ``"audiosep"``, ``"flowsep"`` or
-        ``"both"`` (both separators, ``estimate`` = AudioSep's).
-    mask : str
-        Time-mask kind: ``"soft"`` (``min(p / tau, 1)``, the paper's best), ``"hard"``
-        (``p >= tau``), another kind of :mod:`eventsep.masks`, or ``"none"`` (no SED, no mask).
-    threshold : float
-        ``tau`` of the mask, in (0, 1]; 0.55 is the paper's best (Table 2).
-    sed_head : str
-        Cnn14 decision-level head, ``"att"`` (the authors' code) or ``"max"``.
-    mapping_method : str
-        Prompt-to-class mapping, ``"default"`` (this package's) or ``"paper"`` (exact, substring,
-        MiniLM as in the paper).
-    empty_mask : str
-        One of :data:`EMPTY_MASK_POLICIES`.
-    fusion : FusionConfig
-        Every fusion setting (rule, rate ``a``, cutoff ``f_c``, STFT size, cross-fade,
-        band limit), see :class:`eventsep.fusion.FusionConfig`. A mapping of its fields is
-        accepted too and merged into the defaults (``fusion={"rule": "band"}``).
-    flowsep_steps : int
-        Euler steps of FlowSep's rectified-flow sampler (20 in the authors' inference script).
-    segment : str
-        Which 10.24 s span FlowSep regenerates: ``"random"`` start (the reference) or
-        ``"full"``.
-    seed : int
-        Seed of FlowSep's random draws (span start, noise).
+    masked : torch.Tensor
+        The mixture after the time mask, ``(samples32,)`` (the mixture itself when no mask).
+    frame_mask : torch.Tensor or None
+        Mask per SED frame, ``(frames,)`` in [0, 1], after the empty-mask policy.
+    class_probs : torch.Tensor or None
+        SED probabilities of the matched classes, ``(frames, len(match.indices))``.
+    frames_per_second : float
+        SED frame rate.
+    target_present : bool
+        False when the mask was empty (none of the matched classes detected).
+    silent : bool
+        The estimate is silence (empty mask under the ``"silence"`` policy): separators skipped.
+    notes : tuple[str, ...]
+        Remarks for the result (mask skipped, empty-mask policy applied).
     """
 
-    mode: str = "ensemble"
-    mask: str = "soft"
-    threshold: float = 0.55
-    sed_head: str = "att"
-    mapping_method: str = "default"
-    empty_mask: str = "restore"
-    fusion: FusionConfig = field(default_factory=FusionConfig)
-    flowsep_steps: int = 20
-    segment: str = "random"
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        def choose(name: str, value: object, allowed: tuple[str, ...]) -> None:
-            if value not in allowed:
-                raise ConfigError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
-
-        choose("mode", self.mode, MODES)
-        choose("mask", self.mask, _mask_kinds())
-        choose("SED head", self.sed_head, _SED_HEADS)
-        choose("mapping method", self.mapping_method, _MAPPING_METHODS)
-        choose("empty-mask policy", self.empty_mask, EMPTY_MASK_POLICIES)
-        choose("FlowSep segment", self.segment, _SEGMENTS)
-        if not 0.0 < float(self.threshold) <= 1.0:
-            raise ConfigError(f"mask threshold must lie in (0, 1], got {self.threshold}")
-        if int(self.flowsep_steps) < 1:
-            raise ConfigError(f"flowsep_steps must be >= 1, got {self.flowsep_steps}")
-        object.__setattr__(self, "fusion", _fusion_config(self.fusion, FusionConfig()))
-
-    def replace(self, **changes: Any) -> EventSepConfig:
-        """A copy with ``changes`` applied; unknown names raise :class:`ConfigError`.
-
-        ``fusion`` may be a :class:`FusionConfig` (used as is) or a mapping of its fields
-        (merged into this config's fusion settings).
-        """
-        known = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            moved = [n for n in unknown if n in _FLAT_FUSION_NAMES]
-            hint = (
-                "; fusion settings live in `fusion`, e.g. fusion={"
-                + ", ".join(f"{_FLAT_FUSION_NAMES[n]!r}: ..." for n in moved)
-                + "}"
-                if moved
-                else ""
-            )
-            raise ConfigError(
-                f"unknown EventSep option(s) {', '.join(unknown)}; "
-                f"known: {', '.join(sorted(known))}{hint}"
-            )
-        if "fusion" in changes:
-            changes["fusion"] = _fusion_config(changes["fusion"], self.fusion)
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The config as a JSON-serialisable dict."""
-        return dataclasses.asdict(self)
+    masked: torch.Tensor
+    frame_mask: torch.Tensor | None = None
+    class_probs: torch.Tensor | None = None
+    frames_per_second: float = 100.0
+    target_present: bool = True
+    silent: bool = False
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
-class EventSepResult:
-    """Everything one EventSep call produced (tensors on the pipeline's device, float32).
+class Separations:
+    """Output of :meth:`EventSep.separate`: each separator's estimate (None when not run).
 
     Attributes
     ----------
-    estimate : torch.Tensor
-        Final estimate, ``(samples32,)`` at ``sample_rate`` (32 kHz), as long as the input.
-    sample_rate : int
-        Rate of ``estimate``, ``mixture``, ``masked_input`` and ``audiosep_estimate`` (Hz).
-    prompt : str
-        The text prompt.
-    config : EventSepConfig
-        The settings used (after per-call overrides).
-    match : LabelMatch
-        The AudioSet classes the prompt was mapped to.
-    mixture : torch.Tensor
-        The input, mono, at 32 kHz, ``(samples32,)``.
-    masked_input : torch.Tensor
-        The mixture after the time mask, ``(samples32,)``; the separators' input.
-    audiosep_estimate : torch.Tensor or None
-        AudioSep's estimate at 32 kHz, ``(samples32,)``; None in mode ``"flowsep"``.
-    flowsep_estimate : torch.Tensor or None
-        FlowSep's estimate of its span at 16 kHz, ``(flowsep_length,)``, brought back to the
-        input's level (divided by the gain FlowSep's peak normalisation applied); None in mode
-        ``"audiosep"``. In mode ``"flowsep"`` ``estimate`` is this span upsampled to 32 kHz at
-        its place, silent outside the span.
-    flowsep_start, flowsep_length : int or None
-        The span FlowSep regenerated, in 16 kHz samples of the input.
-    class_probs : torch.Tensor or None
-        SED probabilities of the matched classes, ``(frames, len(match.indices))``; None when
-        the mask is off.
-    all_probs : torch.Tensor or None
-        SED probabilities of all 527 classes, ``(frames, 527)``.
-    frame_mask : torch.Tensor or None
-        The time mask per SED frame, ``(frames,)`` in [0, 1], after the empty-mask policy; None
-        when the mask is off.
-    frames_per_second : float
-        SED frame rate (100).
-    target_present : bool
-        False when the detector found none of the matched classes (the mask was empty).
-    timings : Mapping[str, float]
-        Seconds per stage (``mapping``, ``sed``, ``audiosep``, ``flowsep``, ``fusion``,
-        ``total``).
-    notes : tuple[str, ...]
-        Human-readable remarks about this run (skipped stages, policies applied).
+    audiosep : Separation or None
+        AudioSep's estimate over the whole input at the pipeline's rate (32 kHz).
+    flowsep : Separation or None
+        FlowSep's estimate of its span, at FlowSep's rate, ``start``/``length`` in its samples.
+    seconds : Mapping[str, float]
+        Run time of each separator (``audiosep``, ``flowsep``), in seconds.
     """
 
-    estimate: torch.Tensor
-    sample_rate: int
-    prompt: str
-    config: EventSepConfig
-    match: Any
-    mixture: torch.Tensor
-    masked_input: torch.Tensor
-    audiosep_estimate: torch.Tensor | None = None
-    flowsep_estimate: torch.Tensor | None = None
-    flowsep_start: int | None = None
-    flowsep_length: int | None = None
-    class_probs: torch.Tensor | None = None
-    all_probs: torch.Tensor | None = None
-    frame_mask: torch.Tensor | None = None
-    frames_per_second: float = 100.0
-    target_present: bool = True
-    timings: Mapping[str, float] = field(default_factory=dict)
-    notes: tuple[str, ...] = ()
-
-    @property
-    def mask_coverage(self) -> float:
-        """Mean of the frame mask (1.0 when no mask was applied)."""
-        if self.frame_mask is None or self.frame_mask.numel() == 0:
-            return 1.0
-        return float(self.frame_mask.float().mean())
-
-    @property
-    def residual(self) -> torch.Tensor:
-        """Mixture minus estimate at 32 kHz, ``(samples32,)``."""
-        return self.mixture - self.estimate
-
-    def report(self) -> dict[str, Any]:
-        """A JSON-serialisable summary (classes, scores, mask, span, timings, notes)."""
-        m = self.match
-        probs = self.class_probs
-        return {
-            "prompt": self.prompt,
-            "mode": self.config.mode,
-            "fusion_rule": self.config.fusion.rule if self.config.mode == "ensemble" else None,
-            "mask": self.config.mask,
-            "threshold": self.config.threshold,
-            "classes": [
-                {"label": lab, "index": int(idx)}
-                for lab, idx in zip(tuple(m.labels), tuple(m.indices), strict=True)
-            ],
-            "match": {
-                "label": m.label,
-                "index": int(m.index),
-                "score": float(m.score),
-                "method": m.method,
-                "confident": bool(m.confident),
-                "explanation": m.explanation,
-            },
-            "class_max_prob": (
-                [float(v) for v in probs.max(dim=0).values] if probs is not None else None
-            ),
-            "target_present": bool(self.target_present),
-            "mask_coverage": self.mask_coverage,
-            "frames_per_second": float(self.frames_per_second),
-            "flowsep_span": (
-                None
-                if self.flowsep_start is None
-                else {
-                    "start_s": self.flowsep_start / 16000.0,
-                    "length_s": (self.flowsep_length or 0) / 16000.0,
-                }
-            ),
-            "sample_rate": int(self.sample_rate),
-            "duration_s": self.estimate.shape[-1] / self.sample_rate,
-            "timings_s": {k: round(float(v), 4) for k, v in self.timings.items()},
-            "notes": list(self.notes),
-            "config": self.config.to_dict(),
-        }
+    audiosep: Separation | None = None
+    flowsep: Separation | None = None
+    seconds: Mapping[str, float] = field(default_factory=dict)
 
 
 class _Timer:
@@ -332,21 +146,33 @@ class EventSep:
     Parameters
     ----------
     mapper : callable
-        ``mapper(prompt) -> LabelMatch`` (e.g. :class:`eventsep.mapping.PromptMapper`).
-    detector : nn.Module or None
+        ``mapper(prompt, method=...) -> LabelMatch`` with ``method`` one of ``"default"``,
+        ``"paper"`` (e.g. :class:`eventsep.mapping.PromptMapper`).
+    detector : detector, mapping or None
         Sound event detector with ``detect(waveform, sample_rate) -> (batch, frames, 527)`` and
-        ``frames_per_second`` (:class:`eventsep.sed.Cnn14SED`); needed unless ``mask="none"``.
-    audiosep : nn.Module or None
-        :class:`eventsep.separators.audiosep.AudioSepSeparator` (or anything with its
-        ``separate`` and ``sample_rate``); needed for every mode but ``"flowsep"``.
-    flowsep : nn.Module or None
-        :class:`eventsep.separators.flowsep.FlowSepSeparator`; needed for ``"flowsep"``,
-        ``"both"`` and ``"ensemble"``.
+        ``frames_per_second`` (:class:`eventsep.sed.Cnn14SED`), used for its ``head`` (else for
+        ``config.sed_head``); or a mapping from SED head (``"att"``, ``"max"``) to a detector or
+        a zero-argument function that loads one on first use. Needed unless ``mask="none"``;
+        a call asks for the head of its ``sed_head``.
+    audiosep : Separator or None
+        :class:`eventsep.separators.audiosep.AudioSepSeparator` or anything that implements
+        :class:`eventsep.separators.base.Separator`; needed for every mode but ``"flowsep"``.
+    flowsep : Separator or None
+        :class:`eventsep.separators.flowsep.FlowSepSeparator` (or another
+        :class:`~eventsep.separators.base.Separator` taking ``segment``, ``seed`` and ``steps``);
+        needed for ``"flowsep"``, ``"both"`` and ``"ensemble"``.
     fuser : callable, optional
         ``fuser(audiosep_32k, flowsep_16k, start, length, config=FusionConfig) -> Tensor``;
         defaults to :class:`eventsep.fusion.STFTFusion`.
     config : EventSepConfig, optional
         Default settings of every call; defaults to the paper's best.
+
+    Notes
+    -----
+    A call runs five stages, each a method that can also be called alone: :meth:`map`,
+    :meth:`detect`, :meth:`mask`, :meth:`separate` and :meth:`combine` (mode-dependent choice,
+    placement or fusion of the estimates). Every :class:`EventSepConfig` field given to a call
+    takes effect for that call, or raises :class:`~eventsep.errors.ConfigError`.
 
     Examples
     --------
@@ -355,24 +181,35 @@ class EventSep:
     >>> result.estimate.shape, result.match.label, result.target_present  # doctest: +SKIP
     """
 
+    #: Rate of the result, of the SED input and of AudioSep (Hz).
+    sample_rate: int = SAMPLE_RATE
+
     def __init__(
         self,
-        mapper: Callable[[str], Any],
-        detector: torch.nn.Module | None,
-        audiosep: torch.nn.Module | None,
-        flowsep: torch.nn.Module | None,
+        mapper: Callable[..., Any],
+        detector: Any,
+        audiosep: Separator | None,
+        flowsep: Separator | None,
         fuser: Callable[..., torch.Tensor] | None = None,
         config: EventSepConfig | None = None,
         *,
         models: str | None = None,
     ) -> None:
+        for name, sep in (("audiosep", audiosep), ("flowsep", flowsep)):
+            if sep is not None and not isinstance(sep, Separator):
+                raise ConfigError(
+                    f"{name} must implement eventsep.separators.base.Separator (a sample_rate "
+                    f"and extract(waveform, sample_rate, prompt, **options)); got "
+                    f"{type(sep).__name__}"
+                )
         self.mapper = mapper
-        self.detector = detector
+        self.config = config or EventSepConfig()
+        self.detectors: dict[str, Any] = _detector_registry(detector, self.config.sed_head)
         self.audiosep = audiosep
         self.flowsep = flowsep
-        self.config = config or EventSepConfig()
         self.fuser = fuser or STFTFusion(self.config.fusion)
         self.models = models
+        self._device: torch.device | None = None
         for module in self._modules():
             module.eval()
 
@@ -412,7 +249,7 @@ class EventSep:
         WeightsNotFoundError
             A paper checkpoint is missing and cannot be downloaded.
         """
-        from eventsep.modelsets import cache_folder, canonical, resolve
+        from eventsep.modelsets import cache_folder, canonical, load_detector, resolve
 
         model_set, folder = resolve(name)
         if folder is not None:
@@ -428,37 +265,37 @@ class EventSep:
         config = config or EventSepConfig()
 
         from eventsep.mapping import PromptMapper
+        from eventsep.separators.audiosep import AudioSepSeparator
+        from eventsep.separators.flowsep import FlowSepSeparator
 
-        mapper = PromptMapper(method=config.mapping_method)
         if model_set.random:
-            from eventsep.sed import Cnn14SED
-            from eventsep.separators.audiosep import AudioSepSeparator
-            from eventsep.separators.flowsep import FlowSepSeparator
-
-            detector = Cnn14SED.tiny_random(head=config.sed_head, seed=seed)
             audiosep = AudioSepSeparator.tiny_random(seed=seed)
             flowsep = FlowSepSeparator.tiny_random(seed=seed)
         else:
             with cache_folder(folder):
-                from eventsep.sed import Cnn14SED
-                from eventsep.separators.audiosep import AudioSepSeparator
-                from eventsep.separators.flowsep import FlowSepSeparator
-
-                detector = Cnn14SED.from_pretrained(head=config.sed_head)
                 audiosep = AudioSepSeparator.from_pretrained()
                 flowsep = FlowSepSeparator.from_pretrained()
-        pipe = cls(mapper, detector, audiosep, flowsep, config=config, models=canonical(name))
+        # the configured head now, the other one only when a call asks for it
+        load = functools.partial(load_detector, name, seed=seed)
+        detectors = {
+            head: load(head) if head == config.sed_head else functools.partial(load, head)
+            for head in SED_HEADS
+        }
+        pipe = cls(
+            PromptMapper(), detectors, audiosep, flowsep, config=config, models=canonical(name)
+        )
         return pipe.to(device) if device is not None else pipe
 
     def _modules(self) -> list[torch.nn.Module]:
         return [
             m
-            for m in (self.detector, self.audiosep, self.flowsep)
+            for m in (*self.detectors.values(), self.audiosep, self.flowsep)
             if isinstance(m, torch.nn.Module)
         ]
 
     def to(self, device: str | torch.device) -> EventSep:
-        """Move every model to ``device`` (in place); return ``self``."""
+        """Move every model to ``device`` (in place; detectors loaded later go there too)."""
+        self._device = torch.device(device)
         for module in self._modules():
             module.to(device)
         return self
@@ -469,7 +306,39 @@ class EventSep:
         for module in self._modules():
             for p in module.parameters():
                 return p.device
-        return torch.device("cpu")
+        return self._device or torch.device("cpu")
+
+    @property
+    def detector(self) -> Any:
+        """The detector of the default SED head (``config.sed_head``); None if it has none."""
+        if self.config.sed_head not in self.detectors:
+            return None
+        return self.detector_for(self.config.sed_head)
+
+    def detector_for(self, head: str) -> Any:
+        """The detector of SED head ``head``, loaded (and moved to :attr:`device`) on first use.
+
+        Raises
+        ------
+        ConfigError
+            This pipeline has no detector, or no loader, for ``head``.
+        """
+        entry = self.detectors.get(head)
+        if entry is None:
+            have = ", ".join(repr(h) for h in sorted(self.detectors)) or "none"
+            raise ConfigError(
+                f"no detector for SED head {head!r} (this pipeline has: {have}); pass "
+                "detector={'att': ..., 'max': ...} (a detector or a zero-argument loader per "
+                "head) to EventSep, or build it with EventSep.from_pretrained, which loads "
+                "either head on demand"
+            )
+        if not hasattr(entry, "detect"):  # a loader
+            device = self.device
+            entry = entry()
+            if isinstance(entry, torch.nn.Module):
+                entry = entry.to(device).eval()
+            self.detectors[head] = entry
+        return entry
 
     def __repr__(self) -> str:
         return f"EventSep(models={self.models!r}, device={self.device}, config={self.config!r})"
@@ -494,7 +363,7 @@ class EventSep:
             Text description of the target sound.
         **overrides
             :class:`EventSepConfig` fields for this call only (``mode="audiosep"``,
-            ``mask="none"``, ``fusion={"rule": "band"}``...).
+            ``mask="none"``, ``sed_head="max"``, ``fusion={"rule": "band"}``...).
 
         Returns
         -------
@@ -505,129 +374,191 @@ class EventSep:
         PromptError, ConfigError, EmptyAudioError, NonFiniteAudioError, SilentAudioError,
         SampleRateError
         """
-        from eventsep.audio import check_sample_rate, check_waveform, resample
+        from eventsep.audio import resample
 
         cfg = self.config.replace(**overrides) if overrides else self.config
-        prompt = _check_prompt(prompt)
-        sr = check_sample_rate(sample_rate)
-        x = check_waveform(waveform, allow_silent=False, name="input audio")
-        if x.ndim == 2:
-            x = x.mean(dim=0)
-        elif x.ndim != 1:
-            raise ConfigError(
-                f"waveform must be (samples,) or (channels, samples), got {tuple(x.shape)}"
-            )
-        self._check_components(cfg)
+        prompt, x, sr = _check_inputs(prompt, waveform, sample_rate)
+        self._require(cfg)
 
         timer = _Timer()
-        notes: list[str] = []
         t_start = time.perf_counter()
-        device = self.device
-        out_sr = int(getattr(self.audiosep, "sample_rate", 32000))
-        flow_sr = int(getattr(self.flowsep, "sample_rate", 16000))
-
         with torch.inference_mode():
-            mix = resample(x.to(device), sr, out_sr)
+            mix = resample(x.to(self.device), sr, self.sample_rate)
             with timer("mapping"):
-                match = self.mapper(prompt)
-
-            class_probs = all_probs = frame_mask = None
-            target_present = True
-            fps = float(getattr(self.detector, "frames_per_second", 100))
-            masked = mix
-            if cfg.mask == "none":
-                notes.append("time mask off: SED not run")
-            elif not bool(getattr(match, "confident", True)):
-                notes.append(
-                    f"prompt matched no class confidently (best: {match.label!r}, score "
-                    f"{float(match.score):.2f}): time masking skipped"
-                )
+                match = self.map(prompt, cfg)
+            probs = None
+            skipped = _why_no_mask(match, cfg)
+            if skipped:
+                time_mask = TimeMask(mix, notes=(skipped,))
             else:
                 with timer("sed"):
-                    all_probs = self.detector.detect(mix, out_sr)[0].float()
-                    class_probs = all_probs[:, list(match.indices)]
-                    frame_mask, target_present, masked = self._apply_mask(
-                        class_probs, mix, out_sr, fps, cfg
-                    )
-                if not target_present:
-                    if cfg.empty_mask == "restore":
-                        notes.append(
-                            f"target {match.label!r} not detected (mask empty): mask restored "
-                            "to all ones"
-                        )
-                    else:
-                        notes.append(
-                            f"target {match.label!r} not detected (mask empty): output is silence"
-                        )
-
-            silent_out = not target_present and cfg.empty_mask == "silence"
-            a_est = f_est = None
-            f_start = f_len = None
-            if silent_out:
-                estimate = torch.zeros_like(mix)
+                    probs = self.detect(mix, cfg)
+                    time_mask = self.mask(mix, probs, match, cfg)
+            if time_mask.silent:
+                seps, estimate = Separations(), torch.zeros_like(mix)
             else:
-                if cfg.mode != "flowsep":
-                    with timer("audiosep"):
-                        a_est = _fit(self.audiosep.separate(masked, out_sr, prompt), mix.shape[-1])
-                if cfg.mode != "audiosep":
-                    with timer("flowsep"):
-                        f_in = resample(masked, out_sr, flow_sr)
-                        out = self.flowsep.separate(
-                            f_in,
-                            flow_sr,
-                            prompt,
-                            segment=cfg.segment,
-                            seed=cfg.seed,
-                            steps=cfg.flowsep_steps,
-                        )
-                        gain = float(getattr(out, "gain", 1.0))
-                        if not (gain > 0 and gain < float("inf")):
-                            gain = 1.0
-                        # back to the input's level (FlowSep peak-normalises its input)
-                        f_est = out.waveform.to(mix.device).float().reshape(-1) / gain
-                        f_start, f_len = int(out.start), int(out.length)
-                if cfg.mode == "flowsep":
-                    estimate = _place_span(f_est, f_start, f_len, flow_sr, mix, out_sr)
-                    covered = f_len / max(1, round(mix.shape[-1] * flow_sr / out_sr))
-                    if covered < 0.999:
-                        notes.append(
-                            f"FlowSep regenerated {f_len / flow_sr:.2f} s from "
-                            f"{f_start / flow_sr:.2f} s: the estimate is silent elsewhere"
-                        )
-                elif cfg.mode == "ensemble":
-                    with timer("fusion"):
-                        estimate = self.fuser(a_est, f_est, f_start, f_len, config=cfg.fusion)
-                else:
-                    estimate = a_est
+                seps = self.separate(time_mask.masked, prompt, cfg)
+                timer.times.update(seps.seconds)
+                with timer("fusion") if cfg.mode == "ensemble" else contextlib.nullcontext():
+                    estimate = self.combine(seps, mix.shape[-1], cfg)
         timer.times["total"] = time.perf_counter() - t_start
+        a, f = seps.audiosep, seps.flowsep
+        notes = time_mask.notes
+        if cfg.mode == "flowsep" and f is not None:
+            notes += _span_note(f, mix.shape[-1], self.sample_rate)
         return EventSepResult(
             estimate=estimate,
-            sample_rate=out_sr,
+            sample_rate=self.sample_rate,
             prompt=prompt,
             config=cfg,
             match=match,
             mixture=mix,
-            masked_input=masked,
-            audiosep_estimate=a_est,
-            flowsep_estimate=f_est,
-            flowsep_start=f_start,
-            flowsep_length=f_len,
-            class_probs=class_probs,
-            all_probs=all_probs,
-            frame_mask=frame_mask,
-            frames_per_second=fps,
-            target_present=target_present,
+            masked_input=time_mask.masked,
+            audiosep_estimate=None if a is None else a.waveform,
+            flowsep_estimate=None if f is None else f.waveform,
+            flowsep_start=None if f is None else f.start,
+            flowsep_length=None if f is None else f.length,
+            class_probs=time_mask.class_probs,
+            all_probs=probs,
+            frame_mask=time_mask.frame_mask,
+            frames_per_second=time_mask.frames_per_second,
+            target_present=time_mask.target_present,
             timings=dict(timer.times),
-            notes=tuple(notes),
+            notes=notes,
         )
 
+    # ---------------------------------------------------------------- stages
+    def map(self, prompt: str, config: EventSepConfig | None = None) -> Any:
+        """Stage 1: the AudioSet classes ``prompt`` describes, by ``config.mapping_method``.
+
+        Returns the mapper's :class:`~eventsep.mapping.LabelMatch`.
+        """
+        cfg = config or self.config
+        return self.mapper(prompt, method=cfg.mapping_method)
+
+    def detect(self, mixture: torch.Tensor, config: EventSepConfig | None = None) -> torch.Tensor:
+        """Stage 2: frame probabilities of all classes by the detector of ``config.sed_head``.
+
+        Parameters
+        ----------
+        mixture : torch.Tensor
+            ``(samples32,)`` at :attr:`sample_rate`.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(frames, 527)`` float32 probabilities.
+        """
+        cfg = config or self.config
+        return self.detector_for(cfg.sed_head).detect(mixture, self.sample_rate)[0].float()
+
+    def mask(
+        self,
+        mixture: torch.Tensor,
+        probs: torch.Tensor,
+        match: Any,
+        config: EventSepConfig | None = None,
+    ) -> TimeMask:
+        """Stage 3: the time mask of the matched classes, applied to ``mixture``.
+
+        The matched classes are combined by a frame-wise max, turned into a mask of kind
+        ``config.mask`` at ``config.threshold``, the empty-mask policy ``config.empty_mask`` is
+        applied and the frame mask is spread over the samples.
+
+        Parameters
+        ----------
+        mixture : torch.Tensor
+            ``(samples32,)`` at :attr:`sample_rate`.
+        probs : torch.Tensor
+            ``(frames, 527)`` from :meth:`detect`.
+        match : LabelMatch
+            From :meth:`map`; its ``indices`` select the classes.
+        """
+        from eventsep import masks
+
+        cfg = config or self.config
+        fps = float(self.detector_for(cfg.sed_head).frames_per_second)
+        class_probs = probs[:, list(match.indices)]
+        # several matched classes: the target is active where any of them is
+        target = masks.combine_classes(class_probs, range(class_probs.shape[-1]), how="max")
+        frame_mask = masks.make_mask(target, kind=cfg.mask, threshold=cfg.threshold)
+        frame_mask, present = masks.resolve_empty(frame_mask, policy=cfg.empty_mask)
+        per_sample = masks.frames_to_samples(
+            frame_mask, mixture.shape[-1], self.sample_rate, frames_per_second=fps
+        ).to(mixture.device, mixture.dtype)
+        notes: tuple[str, ...] = ()
+        if not present:
+            restore = cfg.empty_mask == "restore"
+            what = "mask restored to all ones" if restore else "output is silence"
+            notes = (f"target {match.label!r} not detected (mask empty): {what}",)
+        return TimeMask(
+            masked=mixture * per_sample,
+            frame_mask=frame_mask,
+            class_probs=class_probs,
+            frames_per_second=fps,
+            target_present=bool(present),
+            silent=not present and cfg.empty_mask == "silence",
+            notes=notes,
+        )
+
+    def separate(
+        self, masked: torch.Tensor, prompt: str, config: EventSepConfig | None = None
+    ) -> Separations:
+        """Stage 4: run the separators ``config.mode`` needs on the masked mixture.
+
+        AudioSep's estimate is placed over the whole input at :attr:`sample_rate`; FlowSep gets
+        ``config.segment``, ``config.seed`` and ``config.flowsep_steps``.
+
+        Parameters
+        ----------
+        masked : torch.Tensor
+            ``(samples32,)`` at :attr:`sample_rate` (:attr:`TimeMask.masked`).
+        prompt : str
+            The (checked) text prompt.
+        """
+        cfg = config or self.config
+        timer = _Timer()
+        a = f = None
+        if cfg.mode != "flowsep":
+            with timer("audiosep"):
+                out = self.audiosep.extract(masked, self.sample_rate, prompt)
+                n = masked.shape[-1]
+                a = Separation(out.placed(n, self.sample_rate), self.sample_rate, 0, n)
+        if cfg.mode != "audiosep":
+            with timer("flowsep"):
+                f = self.flowsep.extract(
+                    masked,
+                    self.sample_rate,
+                    prompt,
+                    segment=cfg.segment,
+                    seed=cfg.seed,
+                    steps=cfg.flowsep_steps,
+                )
+        return Separations(a, f, timer.times)
+
+    def combine(
+        self, separations: Separations, num_samples: int, config: EventSepConfig | None = None
+    ) -> torch.Tensor:
+        """Stage 5: the estimate of ``config.mode`` at :attr:`sample_rate`, ``(num_samples,)``.
+
+        ``"audiosep"`` and ``"both"``: AudioSep's; ``"flowsep"``: FlowSep's span at its place,
+        silent elsewhere; ``"ensemble"``: both fused by the fuser with ``config.fusion``.
+        """
+        cfg = config or self.config
+        a, f = separations.audiosep, separations.flowsep
+        if cfg.mode == "flowsep":
+            return f.placed(num_samples, self.sample_rate)
+        if cfg.mode == "ensemble":
+            return self.fuser(a.waveform, f.waveform, f.start, f.length, config=cfg.fusion)
+        return a.waveform
+
+    # ---------------------------------------------------------------- more entry points
     def separate_file(
         self, path: str | os.PathLike, prompt: str, **overrides: Any
     ) -> EventSepResult:
         """Load an audio file (any rate, channels averaged) and run :meth:`__call__` on it."""
         from eventsep.audio import load_audio
 
-        _check_prompt(prompt)
         x, sr = load_audio(path, mono=True)
         return self(x[0], sr, prompt, **overrides)
 
@@ -643,7 +574,7 @@ class EventSep:
         """
         if result.audiosep_estimate is None or result.flowsep_estimate is None:
             raise ConfigError("re-fusing needs a result of mode 'both' or 'ensemble'")
-        config = _fusion_config(fields, fusion or result.config.fusion)
+        config = fusion_config(fields, fusion or result.config.fusion)
         with torch.inference_mode():
             return self.fuser(
                 result.audiosep_estimate,
@@ -654,9 +585,10 @@ class EventSep:
             )
 
     # ---------------------------------------------------------------- helpers
-    def _check_components(self, cfg: EventSepConfig) -> None:
+    def _require(self, cfg: EventSepConfig) -> None:
+        """Check that ``cfg`` has the components it needs; load a lazy detector it asks for."""
         need = []
-        if cfg.mask != "none" and self.detector is None:
+        if cfg.mask != "none" and not self.detectors:
             need.append("a detector (or mask='none')")
         if cfg.mode != "flowsep" and self.audiosep is None:
             need.append("AudioSep")
@@ -664,25 +596,46 @@ class EventSep:
             need.append("FlowSep")
         if need:
             raise ConfigError(f"mode {cfg.mode!r} needs {', '.join(need)}; this pipeline has none")
+        if cfg.mask != "none":
+            self.detector_for(cfg.sed_head)  # outside inference mode: a loader may run here
 
-    @staticmethod
-    def _apply_mask(
-        class_probs: torch.Tensor,
-        mix: torch.Tensor,
-        sample_rate: int,
-        fps: float,
-        cfg: EventSepConfig,
-    ) -> tuple[torch.Tensor, bool, torch.Tensor]:
-        from eventsep import masks
 
-        # several matched classes: the target is active where any of them is
-        target = masks.combine_classes(class_probs, range(class_probs.shape[-1]), how="max")
-        mask = masks.make_mask(target, kind=cfg.mask, threshold=cfg.threshold)
-        mask, present = masks.resolve_empty(mask, policy=cfg.empty_mask)
-        per_sample = masks.frames_to_samples(
-            mask, mix.shape[-1], sample_rate, frames_per_second=fps
-        ).to(mix.device, mix.dtype)
-        return mask, bool(present), mix * per_sample
+def _detector_registry(detector: Any, default_head: str) -> dict[str, Any]:
+    """``{head: detector or loader}`` from what :class:`EventSep` was given."""
+    if detector is None:
+        return {}
+    if isinstance(detector, Mapping):
+        unknown = sorted(set(map(str, detector)) - set(SED_HEADS))
+        if unknown:
+            raise ConfigError(
+                f"unknown SED head(s) {', '.join(unknown)}; choose from {', '.join(SED_HEADS)}"
+            )
+        return dict(detector)
+    head = getattr(detector, "head", None)
+    if not isinstance(head, str):
+        head = default_head
+    if head != default_head:
+        raise ConfigError(
+            f"the detector has SED head {head!r} but config.sed_head is {default_head!r}: pass "
+            f"config=EventSepConfig(sed_head={head!r}), or detector={{'att': ..., 'max': ...}}"
+        )
+    return {head: detector}
+
+
+def _check_inputs(prompt: object, waveform: Any, sample_rate: object) -> tuple[str, Any, int]:
+    """The pipeline's one input check: prompt, rate, waveform (mono, finite, not silent)."""
+    from eventsep.audio import check_sample_rate, check_waveform
+
+    text = _check_prompt(prompt)
+    sr = check_sample_rate(sample_rate)
+    x = check_waveform(waveform, allow_silent=False, name="input audio")
+    if x.ndim == 2:
+        x = x.mean(dim=0)
+    elif x.ndim != 1:
+        raise ConfigError(
+            f"waveform must be (samples,) or (channels, samples), got {tuple(x.shape)}"
+        )
+    return text, x, sr
 
 
 def _check_prompt(prompt: object) -> str:
@@ -694,29 +647,25 @@ def _check_prompt(prompt: object) -> str:
     return text
 
 
-def _fit(x: torch.Tensor, n: int) -> torch.Tensor:
-    x = x.reshape(-1).float()
-    if x.shape[-1] >= n:
-        return x[:n]
-    return torch.nn.functional.pad(x, (0, n - x.shape[-1]))
+def _why_no_mask(match: Any, cfg: EventSepConfig) -> str | None:
+    """Why the time mask is skipped for this call (None: it is applied)."""
+    if cfg.mask == "none":
+        return "time mask off: SED not run"
+    if not bool(getattr(match, "confident", True)):
+        return (
+            f"prompt matched no class confidently (best: {match.label!r}, score "
+            f"{float(match.score):.2f}): time masking skipped"
+        )
+    return None
 
 
-def _place_span(
-    span: torch.Tensor,
-    start: int,
-    length: int,
-    span_sr: int,
-    like: torch.Tensor,
-    out_sr: int,
-) -> torch.Tensor:
-    """FlowSep's span upsampled to ``out_sr`` at its place in a silent full-length signal."""
-    from eventsep.audio import resample
-
-    out = torch.zeros_like(like)
-    if length <= 0:
-        return out
-    up = resample(span[:length], span_sr, out_sr)
-    s = int(round(start * out_sr / span_sr))
-    n = max(0, min(up.shape[-1], out.shape[-1] - s))
-    out[s : s + n] = up[:n]
-    return out
+def _span_note(flowsep: Separation, num_samples: int, sample_rate: int) -> tuple[str, ...]:
+    """A note when FlowSep covers less than the input (``num_samples`` at ``sample_rate``)."""
+    rate = flowsep.sample_rate
+    covered = flowsep.length / max(1, round(num_samples * rate / sample_rate))
+    if covered >= 0.999:
+        return ()
+    return (
+        f"FlowSep regenerated {flowsep.length / rate:.2f} s from "
+        f"{flowsep.start / rate:.2f} s: the estimate is silent elsewhere",
+    )

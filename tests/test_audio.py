@@ -10,6 +10,7 @@ import torch
 from eventsep.audio import (
     check_waveform,
     find_audio_files,
+    fit_length,
     load_audio,
     resample,
     save_audio,
@@ -196,3 +197,11 @@ def test_saved_files_get_normal_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_fit_length_crops_or_zero_pads_the_last_dimension():
+    x = torch.arange(1.0, 7.0).reshape(2, 3)
+    assert torch.equal(fit_length(x, 2), x[:, :2])
+    assert torch.equal(fit_length(x, 5), torch.tensor([[1, 2, 3, 0, 0], [4, 5, 6, 0, 0.0]]))
+    assert torch.equal(fit_length(x, 3), x)
+    assert fit_length(x, 0).shape == (2, 0)

@@ -248,6 +248,20 @@ def test_separate_input_errors(tiny: AudioSepSeparator) -> None:
         tiny.separate(torch.tensor([0.0, float("nan"), 1.0] * 500), 32000, "dog")
 
 
+def test_extract_is_the_separator_contract(tiny: AudioSepSeparator, monkeypatch) -> None:
+    from eventsep.separators import audiosep
+    from eventsep.separators.base import Separation, Separator
+
+    assert isinstance(tiny, Separator)
+    x = 0.3 * torch.randn(16000, generator=torch.Generator().manual_seed(0))
+    expected = tiny.separate(x, 16000, "dog")
+    monkeypatch.setattr(audiosep, "_check_prompts", lambda p: pytest.fail("checked again"))
+    out = tiny.extract(x, 16000, "dog")  # the pipeline's entry point: inputs already checked
+    assert isinstance(out, Separation)
+    assert (out.sample_rate, out.start, out.length) == (32000, 0, 32000)
+    torch.testing.assert_close(out.waveform, expected, rtol=0, atol=0)
+
+
 def test_bf16_autocast_close_to_fp32(tiny: AudioSepSeparator) -> None:
     x = 0.3 * torch.randn(16000, generator=torch.Generator().manual_seed(0))
     ref = tiny.separate(x, 32000, "dog")

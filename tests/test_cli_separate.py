@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -168,13 +167,6 @@ def test_help_lists_defaults(capsys):
     assert "0.55" in text and "soft" in text
 
 
-_HAVE_ALL = all(
-    importlib.util.find_spec(m) is not None
-    for m in ("eventsep.mapping", "eventsep.sed", "eventsep.separators.audiosep")
-)
-
-
-@pytest.mark.skipif(not _HAVE_ALL, reason="components not all present yet")
 def test_end_to_end_tiny_random_on_example(tmp_path):
     from eventsep.mapping import map_prompt
 

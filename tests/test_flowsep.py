@@ -430,6 +430,28 @@ def test_separate_full_covers_input(model):
     assert float(out.waveform.abs().max()) > 0
 
 
+def test_extract_is_the_separator_contract(model, monkeypatch):
+    """extract: any input rate, estimate at the input's level, span in 16 kHz samples."""
+    from eventsep.audio import resample
+    from eventsep.separators.base import Separation, Separator
+
+    assert isinstance(model, Separator)
+    seg = model.config.segment_samples
+    x16 = _audio(seg + 3000, seed=4)
+    x32 = resample(x16, 16000, 32000)
+    ref = model.separate(resample(x32, 32000, 16000), 16000, "dog", seed=2, steps=1)
+    monkeypatch.setattr(FlowSepSeparator, "_prepare", lambda *a: pytest.fail("checked again"))
+    out = model.extract(x32, 32000, "dog", seed=2, steps=1)
+    assert isinstance(out, Separation) and out.sample_rate == 16000
+    assert (out.start, out.length) == (ref.start, ref.length) and ref.gain != 1.0
+    assert out.start > 0  # seed 2 draws a start inside the input
+    torch.testing.assert_close(out.waveform, ref.waveform / ref.gain, rtol=0, atol=0)
+    placed = out.placed(x16.shape[-1])
+    assert placed.shape == x16.shape
+    torch.testing.assert_close(placed[out.start : out.start + out.length], out.waveform)
+    assert placed[: out.start].abs().max() == 0
+
+
 def test_segment_starts():
     assert segment_starts(100, 200, 50) == [0]
     assert segment_starts(500, 200, 50) == [0, 150, 300]

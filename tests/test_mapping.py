@@ -13,6 +13,7 @@ from eventsep.errors import ConfigError, PromptError
 from eventsep.labels import audioset_labels
 from eventsep.mapping import (
     CONFIDENCE_THRESHOLD,
+    PAPER_CONFIDENCE_THRESHOLD,
     LabelMatch,
     PromptMapper,
     label_synonyms,
@@ -158,6 +159,23 @@ def test_map_many_equals_single_calls() -> None:
         single = mapper(p)
         assert (single.label, single.method, single.labels) == (r.label, r.method, r.labels)
         assert single.score == pytest.approx(r.score, abs=1e-5)
+
+
+def test_method_per_call_equals_a_mapper_of_that_method() -> None:
+    mapper = PromptMapper()  # default method "default"
+    prompts = ["human talking", "train horning", "quarterly tax report"]
+    for method in ("default", "paper"):
+        per_call = mapper.map_many(prompts, method=method)
+        fixed = PromptMapper(method).map_many(prompts)
+        for a, b in zip(per_call, fixed, strict=True):
+            assert (a.label, a.method, a.confident) == (b.label, b.method, b.confident)
+    assert mapper("human talking", method="paper").label == "Hum"  # the substring rule
+    assert mapper("human talking").label != "Hum"
+    assert PromptMapper("paper")("human talking", method="default").method != "substring"
+    assert mapper.threshold_for("paper") == PAPER_CONFIDENCE_THRESHOLD
+    assert PromptMapper(threshold=0.7).threshold_for("paper") == 0.7
+    with pytest.raises(ConfigError):
+        mapper("dog", method="fuzzy")
 
 
 def test_default_beats_paper_on_the_evaluation_set() -> None:

@@ -35,6 +35,7 @@ from eventsep.errors import (
     SampleRateError,
 )
 from eventsep.seeding import InitScheme, seeded_init_
+from eventsep.separators.base import Separation
 from eventsep.separators.chunking import chunked_apply
 from eventsep.separators.clap_text import (
     AUDIOSEP_QUERY_PREFIX,
@@ -260,8 +261,7 @@ class AudioSepSeparator(nn.Module):
     def encode_text(self, prompts: str | Sequence[str]) -> torch.Tensor:
         """Prompts -> L2-normalised CLAP text embeddings ``(n, 512)`` (``(n, 32)`` tiny)."""
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
-        if not prompts or any(not isinstance(p, str) or not p.strip() for p in prompts):
-            raise PromptError(f"prompts must be non-empty strings, got {prompts!r}")
+        _check_prompts(prompts)
         return self.text_encoder.encode(prompts)
 
     @torch.no_grad()
@@ -360,16 +360,64 @@ class AudioSepSeparator(nn.Module):
             prompts = prompts * x2.shape[0]
         elif len(prompts) != x2.shape[0]:
             raise PromptError(f"{len(prompts)} prompts for a batch of {x2.shape[0]} waveforms")
+        _check_prompts(prompts)
+        out = self._separate(x2, prompts, sample_rate, autocast).to(x.device)
+        return out[0] if single else out
+
+    @torch.no_grad()
+    def extract(
+        self,
+        waveform: torch.Tensor,
+        sample_rate: int,
+        prompt: str,
+        *,
+        autocast: str | None = "default",
+    ) -> Separation:
+        """The :class:`~eventsep.separators.base.Separator` entry point (inputs not re-checked).
+
+        Parameters
+        ----------
+        waveform : Tensor
+            ``(samples,)`` finite mono audio at ``sample_rate`` Hz (any rate; resampled).
+        sample_rate : int
+            Input rate in Hz.
+        prompt : str
+            Non-empty text query.
+        autocast : {"default", None, "bf16", "fp16"}
+            Mixed precision override.
+
+        Returns
+        -------
+        Separation
+            ``(samples32,)`` at 32 kHz on the input's device, covering the whole input
+            (``start=0``).
+        """
+        x = torch.as_tensor(waveform)
+        out = self._separate(x.reshape(1, -1), [prompt], sample_rate, autocast)[0].to(x.device)
+        return Separation(out, SAMPLE_RATE, 0, int(out.shape[-1]))
+
+    def _separate(
+        self,
+        waveform: torch.Tensor,
+        prompts: Sequence[str],
+        sample_rate: int,
+        autocast: str | None,
+    ) -> torch.Tensor:
+        """Checked ``(n, samples)`` audio and ``n`` prompts -> ``(n, samples32)`` estimates."""
         unique = list(dict.fromkeys(prompts))
-        emb = self.encode_text(unique)
+        emb = self.text_encoder.encode(unique)
         cond = emb[torch.tensor([unique.index(p) for p in prompts], device=emb.device)]
-        x2 = x2.float()
+        x = waveform.float()
         if sample_rate != SAMPLE_RATE:
             from eventsep.audio import resample
 
-            x2 = resample(x2, sample_rate, SAMPLE_RATE)
-        out = self.separate_32k(x2, cond, autocast=autocast).to(x.device)
-        return out[0] if single else out
+            x = resample(x, sample_rate, SAMPLE_RATE)
+        return self.separate_32k(x, cond, autocast=autocast)
+
+
+def _check_prompts(prompts: Sequence[object]) -> None:
+    if not prompts or any(not isinstance(p, str) or not p.strip() for p in prompts):
+        raise PromptError(f"prompts must be non-empty strings, got {list(prompts)!r}")
 
 
 def _roberta_tokenizer() -> object:

@@ -37,6 +37,7 @@ from torch import nn
 from eventsep.dsp import crossfade_window
 from eventsep.errors import AudioError, ConfigError, EmptyAudioError, NonFiniteAudioError
 from eventsep.seeding import InitScheme, seeded_init_
+from eventsep.separators.base import Separation
 from eventsep.separators.bigvgan import BigVGAN, BigVGANConfig
 from eventsep.separators.flowsep_mel import log_mel_spectrogram, mel_filterbank, normalize_segment
 
@@ -511,8 +512,69 @@ class FlowSepSeparator(nn.Module):
         ``gain`` is the factor that was applied to the input. In ``"full"`` mode every segment's
         output is divided by its own gain and multiplied by one global gain (0.5 / peak of the
         mean-removed input), so levels join up across segments; that global gain is returned.
+        :meth:`extract` returns the same estimate divided by ``gain``, at the input's level.
         """
         x = self._prepare(waveform, sample_rate)
+        return self._separate(
+            x, prompt, segment, seed, steps, latent=latent, overlap_seconds=overlap_seconds
+        )
+
+    @torch.no_grad()
+    def extract(
+        self,
+        waveform: torch.Tensor,
+        sample_rate: int,
+        prompt: str,
+        *,
+        segment: Literal["random", "full"] = "random",
+        seed: int = 0,
+        steps: int = 20,
+        latent: Literal["sample", "mean"] = "sample",
+        overlap_seconds: float = 1.28,
+    ) -> Separation:
+        """The :class:`~eventsep.separators.base.Separator` entry point (inputs not re-checked).
+
+        Runs :meth:`separate` on a checked input and undoes the reference's peak normalisation,
+        so the estimate is at the input's level.
+
+        Parameters
+        ----------
+        waveform
+            ``(samples,)`` finite mono audio at ``sample_rate`` (any rate; resampled to 16 kHz).
+        sample_rate
+            Input rate in Hz.
+        prompt, segment, seed, steps, latent, overlap_seconds
+            As in :meth:`separate`.
+
+        Returns
+        -------
+        Separation
+            The regenerated span at 16 kHz on the input's device, ``start`` and ``length`` in
+            16 kHz samples of the input (the whole input for ``segment="full"``).
+        """
+        from eventsep.audio import resample
+
+        x = torch.as_tensor(waveform)
+        x16 = resample(x.reshape(-1).float(), sample_rate, self.sample_rate)
+        out = self._separate(
+            x16, prompt, segment, seed, steps, latent=latent, overlap_seconds=overlap_seconds
+        )
+        return Separation(
+            out.waveform.to(x.device) / out.gain, out.sample_rate, out.start, out.length
+        )
+
+    def _separate(
+        self,
+        x: torch.Tensor,
+        prompt: str,
+        segment: str,
+        seed: int,
+        steps: int,
+        *,
+        latent: Literal["sample", "mean"],
+        overlap_seconds: float,
+    ) -> FlowSepOutput:
+        """:meth:`separate` of checked ``(samples,)`` float32 audio at 16 kHz."""
         cfg = self.config
         seg = cfg.segment_samples
         n = x.shape[-1]
