@@ -591,8 +591,8 @@ def test_from_pretrained_folder_is_the_checkpoint_cache(tmp_path):
     from eventsep.errors import WeightsNotFoundError
 
     cache = os.environ["EVENTSEP_CACHE"]
-    with pytest.raises(WeightsNotFoundError, match=str(tmp_path / "pann-cnn14")):
-        EventSep.from_pretrained(tmp_path)  # an empty folder: the detector is looked up there
+    with pytest.raises(WeightsNotFoundError, match=f"not found in {tmp_path}/"):
+        EventSep.from_pretrained(tmp_path)  # an empty folder: the checkpoints are looked up there
     assert os.environ["EVENTSEP_CACHE"] == cache
 
 
