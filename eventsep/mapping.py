@@ -1,4 +1,4 @@
-"""Map a free-text prompt to AudioSet classes (stage 2 of EventSep).
+"""Map a free-text prompt to AudioSet classes (stage 1 of EventSep).
 
 Two methods:
 

@@ -1,4 +1,4 @@
-"""Frame-wise sound event detection with the PANNs Cnn14 detector (stage 1 of EventSep).
+"""Frame-wise sound event detection with the PANNs Cnn14 detector (stage 2 of EventSep).
 
 The detector follows Kong et al., "PANNs: Large-Scale Pretrained Audio Neural Networks for Audio
 Pattern Recognition" (2020): 32 kHz mono input, log-mel front end (window 1024, hop 320, 64 slaney
