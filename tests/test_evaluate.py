@@ -248,3 +248,19 @@ def test_cli_models_folder_is_recorded_and_used_for_clap(tmp_path: Path, capsys)
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "clap-music-speech-hf" in err and str(folder) in err
+
+
+def test_second_writer_stops_before_loading_models(tmp_path: Path, monkeypatch, capsys) -> None:
+    from eventsep.cli import evaluate as cli_evaluate
+    from eventsep.cli import main
+
+    def load_models(*args, **kwargs):
+        raise AssertionError("models were loaded although --out is locked")
+
+    monkeypatch.setattr(cli_evaluate, "build_separator", load_models)
+    out = tmp_path / "res"
+    argv = ["evaluate", "--benchmark", "tiny", "--config", "eventsep", "--out", str(out)]
+    with ResultsLog(out / RESULTS_FILE).lock():  # another writer holds the folder
+        assert main([*argv, "--models", "tiny-random", "--quiet"]) == 2
+    assert "another evaluation is writing there" in capsys.readouterr().err
+    assert not (out / RESULTS_FILE).exists() and not (out / "run.json").exists()

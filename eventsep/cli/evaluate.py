@@ -93,7 +93,13 @@ def build_separator(name: str, fields: Mapping[str, Any], models: str, device: s
 
 def _evaluate(args: argparse.Namespace) -> int:
     from eventsep.benchmarks import read_benchmark
-    from eventsep.evaluate import ALL_METRICS, evaluate, summarize_rows
+    from eventsep.evaluate import (
+        ALL_METRICS,
+        RESULTS_FILE,
+        ResultsLog,
+        evaluate,
+        summarize_rows,
+    )
     from eventsep.modelsets import load_clap_scorer
 
     bench = read_benchmark(args.benchmark, args.data, args.metadata)
@@ -103,6 +109,10 @@ def _evaluate(args: argparse.Namespace) -> int:
         metrics = tuple(args.metrics.split(","))
     else:
         metrics = preset.metrics if preset is not None else ALL_METRICS
+    # fail before any model loads when another evaluation writes to --out (evaluate() then
+    # holds the lock for the whole run)
+    with ResultsLog(Path(args.out) / RESULTS_FILE).lock():
+        pass
     separate = build_separator(name, fields, args.models, args.device)
     if args.throttle:
         inner = separate
