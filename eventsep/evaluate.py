@@ -376,7 +376,9 @@ def _evaluate_item(
         est = resample(est, est_sr, sample_rate)
     n = ref.shape[-1]
     row["length_adjusted"] = est.shape[-1] != n
-    est = est[:n] if est.shape[-1] >= n else torch.nn.functional.pad(est, (0, n - est.shape[-1]))
+    from eventsep.audio import fit_length
+
+    est = fit_length(est, n)
     if not isinstance(result, torch.Tensor):
         row["labels"] = _labels(result)
         row["target_present"] = _present(result)
