@@ -14,7 +14,9 @@ from typing import Any
 
 from eventsep.errors import ConfigError
 from eventsep.fusion import FusionConfig
-from eventsep.masks import MASK_KINDS
+from eventsep.mapping import METHODS as _MAPPING_METHODS
+from eventsep.masks import EMPTY_MASK_POLICIES, MASK_KINDS
+from eventsep.sed import HEADS as SED_HEADS
 
 __all__ = [
     "EMPTY_MASK_POLICIES",
@@ -26,13 +28,7 @@ __all__ = [
 
 #: What a call returns as ``estimate``: one separator, both (estimate = AudioSep), or the fusion.
 MODES: tuple[str, ...] = ("audiosep", "flowsep", "both", "ensemble")
-#: What to do when the time mask is (numerically) all zero: the paper's "restore" (mask of ones,
-#: target_present=False) or "silence" (the estimate is silent, separators are not run).
-EMPTY_MASK_POLICIES: tuple[str, ...] = ("restore", "silence")
-#: Decision-level heads of the Cnn14 detector a call may ask for (``sed_head``).
-SED_HEADS: tuple[str, ...] = ("att", "max")
 _SEGMENTS = ("random", "full")
-_MAPPING_METHODS = ("default", "paper")
 
 
 #: Former flat EventSepConfig fusion fields -> their FusionConfig name (for error hints).

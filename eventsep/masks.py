@@ -41,6 +41,7 @@ import torch
 from eventsep.errors import ConfigError
 
 __all__ = [
+    "EMPTY_MASK_POLICIES",
     "MASK_KINDS",
     "DEFAULT_THRESHOLD",
     "DEFAULT_SIGMA",
@@ -57,6 +58,9 @@ __all__ = [
 ]
 
 MASK_KINDS = ("none", "hard", "soft", "soft-rel", "soft-gauss", "soft-fade-th")
+#: What to do when a mask is (numerically) all zero: "restore" (mask of ones, target marked
+#: absent, the paper's behaviour) or "silence" (the estimate is silent, separators not run).
+EMPTY_MASK_POLICIES: tuple[str, ...] = ("restore", "silence")
 _ALIASES = {"soft-fade": "soft-gauss"}
 DEFAULT_THRESHOLD = 0.55
 DEFAULT_SIGMA = 5.0
@@ -293,7 +297,7 @@ def resolve_empty(
         The mask to use and ``target_present`` (a bool for 1-D input, a bool tensor of shape
         ``mask.shape[:-1]`` otherwise).
     """
-    if policy not in ("restore", "silence"):
+    if policy not in EMPTY_MASK_POLICIES:
         raise ConfigError(f"unknown empty-mask policy {policy!r}; use 'restore' or 'silence'")
     present = mask.sum(dim=-1) >= eps
     fill = torch.ones_like(mask) if policy == "restore" else torch.zeros_like(mask)

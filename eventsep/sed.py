@@ -55,6 +55,8 @@ from eventsep.errors import CheckpointMismatchError, ConfigError, EmptyAudioErro
 from eventsep.seeding import InitScheme, seeded_init_
 
 __all__ = [
+    "HEADS",
+    "check_head",
     "SAMPLE_RATE",
     "HOP_LENGTH",
     "N_FFT",
@@ -100,6 +102,17 @@ _MIN_SAMPLES = TIME_POOL * HOP_LENGTH  # shorter inputs are zero-padded to one s
 
 
 # ------------------------------------------------------------------ front end (pure functions)
+#: Decision-level heads of Cnn14: attention ("att", the authors' code) and max pooling.
+HEADS: tuple[str, ...] = ("att", "max")
+
+
+def check_head(head: str) -> str:
+    """Return ``head`` if it is one of :data:`HEADS`, else raise :class:`ConfigError`."""
+    if head not in HEADS:
+        raise ConfigError(f"unknown SED head {head!r}; use one of {', '.join(HEADS)}")
+    return head
+
+
 def mel_filterbank(
     sample_rate: int = SAMPLE_RATE,
     n_fft: int = N_FFT,
@@ -273,8 +286,7 @@ class Cnn14SED(nn.Module):
         num_classes: int = NUM_CLASSES,
     ) -> None:
         super().__init__()
-        if head not in ("max", "att"):
-            raise ConfigError(f"unknown SED head {head!r}; use 'max' or 'att'")
+        check_head(head)
         if len(widths) != 6:
             raise ConfigError(f"Cnn14 needs six block widths, got {len(widths)}")
         self.head = head

@@ -16,7 +16,9 @@ import sys
 from pathlib import Path
 
 from eventsep.cli.options import add_models_option
+from eventsep.mapping import METHODS
 from eventsep.pipeline import EventSepConfig
+from eventsep.sed import HEADS
 
 __all__ = ["register", "run", "detect_report"]
 
@@ -47,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument(
         "--head",
-        choices=("att", "max"),
+        choices=HEADS,
         default=_DEFAULTS.sed_head,
         help="Cnn14 head: att (code) or max (paper)",
     )
@@ -60,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--mapping",
-        choices=("default", "paper"),
+        choices=METHODS,
         default=_DEFAULTS.mapping_method,
         help="prompt mapping method",
     )
