@@ -61,6 +61,7 @@ __all__ = [
     "METHODS",
     "LabelMatch",
     "PromptMapper",
+    "check_prompt",
     "map_prompt",
     "normalize_words",
     "label_synonyms",
@@ -94,6 +95,22 @@ _IRREGULAR = {
     "oxen": "ox",
 }
 _DOUBLE_OK = frozenset("lsz")
+
+
+def check_prompt(prompt: object) -> str:
+    """``prompt`` with runs of whitespace collapsed to one space.
+
+    Raises
+    ------
+    PromptError
+        ``prompt`` is not a string, or is empty or whitespace only.
+    """
+    if not isinstance(prompt, str):
+        raise PromptError(f"prompt must be a string, got {type(prompt).__name__}")
+    text = " ".join(prompt.split())
+    if not text:
+        raise PromptError("prompt is empty: describe the sound to separate, e.g. 'dog barking'")
+    return text
 
 
 def _stem(word: str) -> str:
@@ -389,8 +406,7 @@ class PromptMapper:
         """
         method = self.method if method is None else _check_method(method)
         for prompt in prompts:
-            if not isinstance(prompt, str) or not prompt.strip():
-                raise PromptError("the text prompt is empty; describe the sound to extract")
+            check_prompt(prompt)
         if not prompts:
             return []
         enc = _encoder()

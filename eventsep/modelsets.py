@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from types import MappingProxyType
@@ -45,7 +45,9 @@ __all__ = [
     "cache_folder",
     "canonical",
     "load_clap_scorer",
+    "load_audiosep",
     "load_detector",
+    "load_flowsep",
     "missing_files",
     "required_files",
     "resolve",
@@ -77,9 +79,9 @@ class DetectorFiles(_Role):
 
     def for_head(self, head: str) -> str:
         """The catalogue name of ``head`` (``"att"`` or ``"max"``)."""
-        if head not in ("att", "max"):
-            raise ConfigError(f"unknown SED head {head!r}; use 'max' or 'att'")
-        return self.att if head == "att" else self.max
+        from eventsep.sed import check_head
+
+        return self.att if check_head(head) == "att" else self.max
 
 
 @dataclass(frozen=True)
@@ -315,13 +317,56 @@ def load_detector(
     """
     from eventsep.sed import Cnn14SED
 
+    return _load(
+        models,
+        lambda: Cnn14SED.tiny_random(head=head, seed=seed),
+        lambda: Cnn14SED.from_pretrained(head=head),
+        device,
+    )
+
+
+def load_audiosep(
+    models: str | os.PathLike[str], *, seed: int = 0, device: str | Any | None = None
+) -> Any:
+    """The AudioSep separator of ``models`` (errors as :func:`load_detector`)."""
+    from eventsep.separators.audiosep import AudioSepSeparator
+
+    return _load(
+        models,
+        lambda: AudioSepSeparator.tiny_random(seed=seed),
+        AudioSepSeparator.from_pretrained,
+        device,
+    )
+
+
+def load_flowsep(
+    models: str | os.PathLike[str], *, seed: int = 0, device: str | Any | None = None
+) -> Any:
+    """The FlowSep separator of ``models`` (errors as :func:`load_detector`)."""
+    from eventsep.separators.flowsep import FlowSepSeparator
+
+    return _load(
+        models,
+        lambda: FlowSepSeparator.tiny_random(seed=seed),
+        FlowSepSeparator.from_pretrained,
+        device,
+    )
+
+
+def _load(
+    models: str | os.PathLike[str],
+    random: Callable[[], Any],
+    pretrained: Callable[[], Any],
+    device: str | Any | None,
+) -> Any:
+    """``random()`` for a random model set, else ``pretrained()`` read from the set's cache."""
     model_set, folder = resolve(models)
     if model_set.random:
-        detector = Cnn14SED.tiny_random(head=head, seed=seed)
+        model = random()
     else:
         with cache_folder(folder):
-            detector = Cnn14SED.from_pretrained(head=head)
-    return detector.to(device) if device is not None else detector
+            model = pretrained()
+    return model.to(device) if device is not None else model
 
 
 def load_clap_scorer(models: str | os.PathLike[str], *, device: str | Any | None = None) -> Any:

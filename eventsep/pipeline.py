@@ -46,8 +46,9 @@ from eventsep.config import (
     EventSepConfig,
     fusion_config,
 )
-from eventsep.errors import ConfigError, PromptError
+from eventsep.errors import ConfigError
 from eventsep.fusion import FusionConfig, STFTFusion
+from eventsep.mapping import check_prompt
 from eventsep.result import EventSepResult
 from eventsep.separators.base import Separation, Separator
 
@@ -249,9 +250,16 @@ class EventSep:
         WeightsNotFoundError
             A paper checkpoint is missing and cannot be downloaded.
         """
-        from eventsep.modelsets import cache_folder, canonical, load_detector, resolve
+        from eventsep.mapping import PromptMapper
+        from eventsep.modelsets import (
+            canonical,
+            load_audiosep,
+            load_detector,
+            load_flowsep,
+            resolve,
+        )
 
-        model_set, folder = resolve(name)
+        _, folder = resolve(name)
         if folder is not None:
             cfg_file = folder / CONFIG_FILE
             if config is None and cfg_file.is_file():
@@ -264,17 +272,8 @@ class EventSep:
                 config = EventSepConfig().replace(**values)
         config = config or EventSepConfig()
 
-        from eventsep.mapping import PromptMapper
-        from eventsep.separators.audiosep import AudioSepSeparator
-        from eventsep.separators.flowsep import FlowSepSeparator
-
-        if model_set.random:
-            audiosep = AudioSepSeparator.tiny_random(seed=seed)
-            flowsep = FlowSepSeparator.tiny_random(seed=seed)
-        else:
-            with cache_folder(folder):
-                audiosep = AudioSepSeparator.from_pretrained()
-                flowsep = FlowSepSeparator.from_pretrained()
+        audiosep = load_audiosep(name, seed=seed)
+        flowsep = load_flowsep(name, seed=seed)
         # the configured head now, the other one only when a call asks for it
         load = functools.partial(load_detector, name, seed=seed)
         detectors = {
@@ -626,7 +625,7 @@ def _check_inputs(prompt: object, waveform: Any, sample_rate: object) -> tuple[s
     """The pipeline's one input check: prompt, rate, waveform (mono, finite, not silent)."""
     from eventsep.audio import check_sample_rate, check_waveform
 
-    text = _check_prompt(prompt)
+    text = check_prompt(prompt)
     sr = check_sample_rate(sample_rate)
     x = check_waveform(waveform, allow_silent=False, name="input audio")
     if x.ndim == 2:
@@ -636,15 +635,6 @@ def _check_inputs(prompt: object, waveform: Any, sample_rate: object) -> tuple[s
             f"waveform must be (samples,) or (channels, samples), got {tuple(x.shape)}"
         )
     return text, x, sr
-
-
-def _check_prompt(prompt: object) -> str:
-    if not isinstance(prompt, str):
-        raise PromptError(f"prompt must be a string, got {type(prompt).__name__}")
-    text = " ".join(prompt.split())
-    if not text:
-        raise PromptError("prompt is empty: describe the sound to separate, e.g. 'dog barking'")
-    return text
 
 
 def _why_no_mask(match: Any, cfg: EventSepConfig) -> str | None:

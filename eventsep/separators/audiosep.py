@@ -416,8 +416,12 @@ class AudioSepSeparator(nn.Module):
 
 
 def _check_prompts(prompts: Sequence[object]) -> None:
-    if not prompts or any(not isinstance(p, str) or not p.strip() for p in prompts):
-        raise PromptError(f"prompts must be non-empty strings, got {list(prompts)!r}")
+    from eventsep.mapping import check_prompt
+
+    if not prompts:
+        raise PromptError("no prompt given: describe the sound to separate, e.g. 'dog barking'")
+    for prompt in prompts:
+        check_prompt(prompt)
 
 
 def _roberta_tokenizer() -> object:
