@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eventsep import experiments
 from eventsep.errors import (
     BenchmarkError,
     ConfigError,
@@ -70,7 +71,7 @@ KERNEL_NAME = "eventsep"
 PROFILES = ("smoke", "paper")
 """Run profiles (not model sets: see :mod:`eventsep.modelsets`)."""
 
-PAPER_BENCHMARKS = ("vggsound", "music", "esc50")
+PAPER_BENCHMARKS: tuple[str, ...] = experiments.table_spec("table1").benchmarks
 """Benchmarks of Table 1 (Table 2 and 3 use the first one, VGGSound)."""
 
 SMOKE_MAX_CLIPS = 2
@@ -268,12 +269,9 @@ class Profile:
 
 
 def _default_device() -> str:
-    try:
-        import torch
+    import torch
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    except ImportError:  # pragma: no cover - torch is a hard dependency
-        return "cpu"
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def get_profile(
@@ -496,13 +494,9 @@ def _device_description(device: str) -> str:
 def provenance(profile: Profile) -> dict[str, Any]:
     """Return the static part of a run's provenance record (no durations yet)."""
     status = _git("status", "--porcelain", "--untracked-files=no")
-    try:
-        import torch
+    import torch
 
-        threads: int | None = torch.get_num_threads()
-        cuda = torch.version.cuda
-    except ImportError:  # pragma: no cover
-        threads, cuda = None, None
+    threads, cuda = torch.get_num_threads(), torch.version.cuda
     return {
         "profile": profile.name,
         "models": profile.models,

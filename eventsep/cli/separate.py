@@ -43,12 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from eventsep.audio import AUDIO_EXTENSIONS
     from eventsep.cli.options import add_models_option
     from eventsep.fusion import FUSION_RULES
+    from eventsep.masks import MASK_KINDS
     from eventsep.pipeline import EMPTY_MASK_POLICIES, MODES, EventSepConfig
 
-    try:
-        from eventsep.masks import MASK_KINDS
-    except ImportError:  # pragma: no cover
-        MASK_KINDS = ("none", "soft", "hard")
     d = EventSepConfig()
     p = subparsers.add_parser(
         "separate",
