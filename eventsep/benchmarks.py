@@ -45,7 +45,7 @@ import csv
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -62,6 +62,8 @@ __all__ = [
     "BenchmarkItem",
     "BuildProtocol",
     "build_benchmark",
+    "build_pairs_benchmark",
+    "parse_metadata",
     "read_benchmark",
     "tiny_benchmark",
 ]
@@ -136,7 +138,29 @@ def _find_metadata(root: Path, name: str) -> Path | None:
     return None
 
 
-def _parse_rows(name: str, root: Path, metadata: Path) -> tuple[BenchmarkItem, ...]:
+def parse_metadata(
+    name: str, root: Path, metadata: Path, *, require_audio: bool = True
+) -> tuple[BenchmarkItem, ...]:
+    """Read the items a benchmark's metadata CSV lists (in CSV order).
+
+    Parameters
+    ----------
+    name : str
+        Benchmark name (for messages).
+    root : Path
+        Folder the audio paths are relative to.
+    metadata : Path
+        The CSV (VGGSound or MUSIC / ESC-50 columns, see the module docstring).
+    require_audio : bool
+        Raise when a listed mixture or reference file is absent (``False``: list them anyway,
+        for :mod:`eventsep.datacheck`).
+
+    Raises
+    ------
+    BenchmarkError
+        Unreadable CSV, unknown columns, no rows, repeated ids, or (``require_audio``) audio
+        missing.
+    """
     try:
         with open(metadata, newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
@@ -176,6 +200,8 @@ def _parse_rows(name: str, root: Path, metadata: Path) -> tuple[BenchmarkItem, .
     ids = [it.id for it in items]
     if len(set(ids)) != len(ids):
         raise BenchmarkError(f"benchmark metadata {metadata} repeats clip ids")
+    if not require_audio:
+        return tuple(items)
     missing = [p for it in items for p in (it.mixture_path, it.reference_path) if not p.is_file()]
     if missing:
         raise BenchmarkError(
@@ -236,7 +262,7 @@ def read_benchmark(
             f"{root.parent.parent / 'metadata' / (key + '_eval.csv')}); "
             f"pass --metadata PATH or rebuild with `{_BUILD_HINT}`"
         )
-    return Benchmark(key, root, meta, _parse_rows(key, root, meta))
+    return Benchmark(key, root, meta, parse_metadata(key, root, meta))
 
 
 # ------------------------------------------------------------------- builder
@@ -276,6 +302,52 @@ def _list_clips(source: Path) -> list[tuple[str, Path]]:
     return sorted(clips, key=lambda c: (c[0], str(c[1])))
 
 
+def _write_mixture(
+    folder: Path,
+    idx: int | str,
+    s: torch.Tensor,
+    v: torch.Tensor,
+    protocol: BuildProtocol,
+    where: str,
+) -> None:
+    """Mix target ``s`` and interferer ``v`` (steps 4-5 of the protocol); write the pair."""
+    from eventsep.audio import save_audio
+
+    es, ev = float(s.square().sum()), float(v.square().sum())
+    if es == 0.0 or ev == 0.0:
+        raise BenchmarkError(f"silent clip in {where}")
+    gain = (es / ev / 10 ** (protocol.snr_db / 10)) ** 0.5
+    mix = s + gain * v
+    peak = float(mix.abs().max())
+    scale = protocol.peak / peak if peak > protocol.peak else 1.0
+    for stem, wave in (("segment", s), ("mixture", mix)):
+        save_audio(
+            folder / f"{stem}-{idx}.wav",
+            (wave * scale).float(),
+            protocol.sample_rate,
+            subtype="FLOAT",
+        )
+
+
+def _clip_reader(protocol: BuildProtocol):
+    """Return ``clip(path)``: the file at the protocol's rate, mono, cut/padded (cached)."""
+    from eventsep.audio import fit_length, load_audio
+
+    n = int(round(protocol.seconds * protocol.sample_rate))
+    cache: dict[Path, torch.Tensor] = {}
+
+    def clip(path: Path) -> torch.Tensor:
+        if path not in cache:
+            try:
+                x, _ = load_audio(path, protocol.sample_rate, mono=True)
+            except EventSepError as exc:
+                raise BenchmarkError(f"cannot read clip {path}: {exc}") from exc
+            cache[path] = fit_length(x[0].to(torch.float64), n)
+        return cache[path]
+
+    return clip
+
+
 def build_benchmark(
     source: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -297,8 +369,6 @@ def build_benchmark(
     Path
         ``out_dir``.
     """
-    from eventsep.audio import fit_length, load_audio, save_audio
-
     src = Path(source).expanduser()
     out = Path(out_dir).expanduser()
     if not src.is_dir():
@@ -319,17 +389,7 @@ def build_benchmark(
             paths = [paths[i] for i in chosen]
         targets.extend((lab, p) for p in paths)
 
-    n = int(round(protocol.seconds * protocol.sample_rate))
-    cache: dict[Path, torch.Tensor] = {}
-
-    def clip(path: Path) -> torch.Tensor:
-        if path not in cache:
-            try:
-                x, _ = load_audio(path, protocol.sample_rate, mono=True)
-            except EventSepError as exc:
-                raise BenchmarkError(f"cannot read clip {path}: {exc}") from exc
-            cache[path] = fit_length(x[0].to(torch.float64), n)
-        return cache[path]
+    clip = _clip_reader(protocol)
 
     # The audio files and metadata.csv go into a temporary folder that is renamed to `out` only
     # when complete (a folder-level atomic rename: a reader sees no benchmark or a whole one).
@@ -340,26 +400,7 @@ def build_benchmark(
             others = [c for c in clips if c[0] != lab]
             for _ in range(protocol.mixtures_per_clip):
                 nlab, npath = others[int(rng.integers(len(others)))]
-                s, v = clip(path), clip(npath)
-                es, ev = float(s.square().sum()), float(v.square().sum())
-                if es == 0.0 or ev == 0.0:
-                    raise BenchmarkError(f"silent clip in {path} or {npath}")
-                gain = (es / ev / 10 ** (protocol.snr_db / 10)) ** 0.5
-                mix = s + gain * v
-                peak = float(mix.abs().max())
-                scale = protocol.peak / peak if peak > protocol.peak else 1.0
-                save_audio(
-                    tmp / f"segment-{idx}.wav",
-                    (s * scale).float(),
-                    protocol.sample_rate,
-                    subtype="FLOAT",
-                )
-                save_audio(
-                    tmp / f"mixture-{idx}.wav",
-                    (mix * scale).float(),
-                    protocol.sample_rate,
-                    subtype="FLOAT",
-                )
+                _write_mixture(tmp, idx, clip(path), clip(npath), protocol, f"{path} or {npath}")
                 rows.append(
                     {
                         "idx": idx,
@@ -382,6 +423,62 @@ def build_benchmark(
             + "\n",
             encoding="utf-8",
         )
+    return out
+
+
+def build_pairs_benchmark(
+    source: str | os.PathLike,
+    pairs: Sequence[tuple[str, str, str, str]],
+    out_dir: str | os.PathLike,
+    protocol: BuildProtocol = BuildProtocol(),
+    *,
+    note: str = "",
+) -> Path:
+    """Build a benchmark (MUSIC / ESC-50 layout) from given (target, interferer) pairs.
+
+    Unlike :func:`build_benchmark` nothing is drawn: row ``(idx, caption, src, noise)`` mixes
+    ``<source>/<src>`` with ``<source>/<noise>`` by steps 3-5 of the protocol (``seed``,
+    ``clips_per_class`` and ``mixtures_per_clip`` are unused) into ``segment-<idx>.wav`` and
+    ``mixture-<idx>.wav``. Used to rebuild AudioSep-like ESC-50 mixtures from the official
+    archive following ``esc50_eval.csv``.
+
+    Parameters
+    ----------
+    source : path
+        Folder the ``src`` / ``noise`` paths are relative to.
+    pairs : sequence of (idx, caption, src, noise)
+    out_dir : path
+        Must not exist yet (or be empty); created atomically.
+    protocol : BuildProtocol
+    note : str
+        Recorded in ``benchmark.json`` (what the mixtures are and are not).
+
+    Returns
+    -------
+    Path
+        ``out_dir``.
+    """
+    src = Path(source).expanduser()
+    out = Path(out_dir).expanduser()
+    if not pairs:
+        raise BenchmarkError("no pairs to build")
+    if out.exists() and any(out.iterdir()):
+        raise BenchmarkError(f"{out} exists and is not empty; choose a new --out")
+    absent = [p for row in pairs for p in (row[2], row[3]) if not (src / p).is_file()]
+    if absent:
+        raise BenchmarkError(f"{len(absent)} clip(s) missing under {src}, e.g. {absent[0]}")
+    clip = _clip_reader(protocol)
+    with atomic_dir(out) as tmp:
+        for idx, _, target, noise in pairs:
+            _write_mixture(tmp, idx, clip(src / target), clip(src / noise), protocol, target)
+        with open(tmp / "metadata.csv", "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["idx", "caption", "src_wav", "noise_wav", "snr_db"])
+            writer.writerows([*row, protocol.snr_db] for row in pairs)
+        record = {"protocol": asdict(protocol), "source": str(src), "items": len(pairs)}
+        if note:
+            record["note"] = note
+        (tmp / "benchmark.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return out
 
 

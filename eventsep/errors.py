@@ -26,6 +26,7 @@ __all__ = [
     "PromptError",
     "ConfigError",
     "BenchmarkError",
+    "DataDownloadError",
     "ResultsLockedError",
 ]
 
@@ -110,6 +111,11 @@ class ConfigError(EventSepError, ValueError):
 
 class BenchmarkError(EventSepError):
     """A benchmark folder or metadata file that cannot be read."""
+
+
+class DataDownloadError(BenchmarkError):
+    """Benchmark data that cannot be fetched (offline, no gdown, a source refuses); the message
+    names the manual step."""
 
 
 class ResultsLockedError(EventSepError):

@@ -22,7 +22,7 @@ import os
 import shutil
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -42,6 +42,8 @@ __all__ = [
     "cache_dir",
     "download",
     "entry",
+    "fetch_file",
+    "file_hash",
     "get",
     "is_cached",
     "is_offline",
@@ -397,7 +399,8 @@ def is_cached(name: str) -> bool:
 
 
 # ------------------------------------------------------------------- hashing
-def _file_hash(path: Path, algorithm: str) -> str:
+def file_hash(path: Path, algorithm: str = "sha256") -> str:
+    """Return the hex digest of the file at ``path`` (read in 1 MiB blocks)."""
     digest = hashlib.new(algorithm)
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -447,10 +450,10 @@ def verify_file(path: Path, remote: RemoteFile, *, name: str = "") -> None:
     if stamp and stamp.get("size") == st.st_size and stamp.get("mtime_ns") == st.st_mtime_ns:
         if remote.sha256 is None or stamp.get("sha256") == remote.sha256:
             return
-    sha256 = _file_hash(path, "sha256")
+    sha256 = file_hash(path, "sha256")
     expected = remote.sha256 or (stamp or {}).get("sha256")
     if remote.sha256 is None and remote.md5 is not None:
-        if _file_hash(path, "md5") != remote.md5:
+        if file_hash(path, "md5") != remote.md5:
             raise HashMismatchError(f"{path} does not have the catalogued md5; {fix}.")
     elif expected is not None and sha256 != expected:
         raise HashMismatchError(
@@ -490,7 +493,41 @@ def _offline_error(
     )
 
 
-def _fetch(ckpt: Checkpoint, remote: RemoteFile, folder: Path, progress: bool) -> Path:
+def fetch_file(
+    remote: RemoteFile,
+    folder: Path,
+    *,
+    label: str,
+    progress: bool = True,
+    unreachable: Callable[[str], Exception] | None = None,
+) -> Path:
+    """Download ``remote`` into ``folder`` with a progress bar, hash check and atomic placement.
+
+    The file appears under ``folder / remote.filename`` only once complete and (when
+    ``remote`` has a hash) verified; a failed or corrupt download leaves nothing under that
+    name. ``file://`` URLs are copied (mirrors on disk, tests).
+
+    Parameters
+    ----------
+    remote
+        What to fetch (URL, filename, optional size/hash).
+    folder
+        Destination folder (created).
+    label
+        Names the download in error messages (a checkpoint or benchmark name).
+    progress
+        Show a progress bar.
+    unreachable
+        Builds the error raised when the network cannot be reached, from a short reason;
+        default :class:`~eventsep.errors.DownloadError`.
+
+    Raises
+    ------
+    HashMismatchError
+        The downloaded bytes do not match ``remote``'s hash (nothing is kept).
+    DownloadError
+        The server answered with an error, or (without ``unreachable``) no network.
+    """
     import pooch
     import requests
 
@@ -514,16 +551,26 @@ def _fetch(ckpt: Checkpoint, remote: RemoteFile, folder: Path, progress: bool) -
             progressbar=progress,
         )
     except ValueError as exc:  # pooch's hash mismatch; it has removed the bad download
-        raise HashMismatchError(
-            f"{ckpt.name}: downloaded {remote.filename} is corrupt: {exc}"
-        ) from exc
+        raise HashMismatchError(f"{label}: downloaded {remote.filename} is corrupt: {exc}") from exc
     except (requests.ConnectionError, requests.Timeout) as exc:
-        raise _offline_error(
-            ckpt, [remote], f"the network cannot be reached ({type(exc).__name__})"
-        ) from exc
+        why = f"the network cannot be reached ({type(exc).__name__})"
+        if unreachable is not None:
+            raise unreachable(why) from exc
+        raise DownloadError(f"{label}: downloading {remote.url} failed: {why}") from exc
     except (requests.HTTPError, OSError) as exc:
-        raise DownloadError(f"{ckpt.name}: downloading {remote.url} failed: {exc}") from exc
+        raise DownloadError(f"{label}: downloading {remote.url} failed: {exc}") from exc
     default_permissions(target)  # pooch's temporary file was private (0600)
+    return target
+
+
+def _fetch(ckpt: Checkpoint, remote: RemoteFile, folder: Path, progress: bool) -> Path:
+    target = fetch_file(
+        remote,
+        folder,
+        label=ckpt.name,
+        progress=progress,
+        unreachable=lambda why: _offline_error(ckpt, [remote], why),
+    )
     verify_file(target, remote, name=ckpt.name)
     return target
 
