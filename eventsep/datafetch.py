@@ -41,7 +41,7 @@ from eventsep.datacheck import DataReport, check_benchmark
 from eventsep.datasets import DATASETS, DRIVE_FOLDER_ID, DRIVE_FOLDER_URL, Dataset, dataset
 from eventsep.errors import BenchmarkError, DataDownloadError, EventSepError
 
-__all__ = ["PROBE_TIMEOUT_S", "download_data", "manual_steps", "resolve_names"]
+__all__ = ["PROBE_TIMEOUT_S", "download_data", "probe", "manual_steps", "resolve_names"]
 
 PROBE_TIMEOUT_S = 4.0
 """Seconds a host gets to accept a connection before a download is declared offline."""
@@ -81,7 +81,7 @@ def _fail(entry: Dataset, out: Path, why: str) -> DataDownloadError:
     return DataDownloadError(f"{entry.name}: {why}. Get it {manual_steps(entry, out)}")
 
 
-def _probe(url: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
+def probe(url: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
     """Return why ``url``'s host cannot be reached within ``timeout`` s, or ``None`` if it can.
 
     The connection (DNS included, which no socket timeout covers) runs in a daemon thread that is
@@ -113,7 +113,7 @@ def _network_check(entry: Dataset, out: Path, url: str) -> None:
 
     if is_offline():
         raise _fail(entry, out, "downloads are off (EVENTSEP_OFFLINE/HF_HUB_OFFLINE)")
-    why = _probe(url)
+    why = probe(url)
     if why:
         raise _fail(entry, out, f"the network cannot be reached: {why}")
 

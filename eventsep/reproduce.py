@@ -323,17 +323,24 @@ def get_profile(
 
 
 def _missing_benchmarks(data_dir: str | None, names: Sequence[str]) -> list[str]:
-    """Return ``"<name>: <reason>"`` for each benchmark under ``data_dir`` that cannot be read."""
-    from eventsep.benchmarks import read_benchmark
+    """Return ``"<name>: <reason>"`` for each benchmark under ``data_dir`` that is not usable.
+
+    The check is :func:`eventsep.datacheck.check_benchmark` (the table ``eventsep check-data``
+    prints): missing, unreadable, wrong sample rate or duration, CSV/audio mismatch.
+    """
+    from eventsep.datacheck import check_benchmark
 
     if data_dir is None:
         return [f"{name}: no data folder given" for name in names]
     missing = []
     for name in names:
-        try:
-            read_benchmark(name, Path(data_dir) / name)
-        except BenchmarkError as exc:
-            missing.append(f"{name}: {exc}")
+        report = check_benchmark(name, Path(data_dir) / name)
+        if not report.usable:
+            first = report.problems[0].detail if report.problems else "the CSV lists no clips"
+            missing.append(
+                f"{name}: {len(report.problems)} problem(s), {report.pairs_found}/{report.rows} "
+                f"pairs usable, e.g. {first}"
+            )
     return missing
 
 
@@ -375,16 +382,17 @@ def check_profile(profile: Profile, specs: Sequence[NotebookSpec] = NOTEBOOKS) -
         return
     absent = _missing_benchmarks(profile.data_dir, external)
     if absent:
+        bad = [a.split(":", 1)[0] for a in absent]
+        folder = profile.data_dir or "DIR"
         where = profile.data_dir or f"${DATA_ENV} (not set)"
         raise BenchmarkError(
             f"the {profile.name} profile needs the benchmarks {', '.join(external)} as folders "
             f"<DIR>/{{{','.join(external)}}} in the AudioSep evaluation format "
             f"(metadata CSV + mixture/segment WAV files) under {where}; missing: "
             + "; ".join(absent)
-            + ". Get the AudioSep evaluation data (github.com/Audio-AGI/AudioSep, "
-            "evaluation/) or build each benchmark from raw clips with `eventsep build-benchmark "
-            f"--source RAW_CLIPS_DIR --out DIR/<name>`; then pass `--data DIR`"
-            f" or set {DATA_ENV}=DIR"
+            + f". Fetch them with `eventsep download-data {' '.join(bad)} --out {folder}` "
+            f"(check with `eventsep check-data {folder}`)"
+            + ("" if profile.data_dir else f", then pass `--data {folder}` or set {DATA_ENV}")
         )
 
 

@@ -20,6 +20,8 @@ SUBCOMMANDS = (
     "convert-flowsep",
     "list-models",
     "download",
+    "download-data",
+    "check-data",
 )
 
 

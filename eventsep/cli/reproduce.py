@@ -86,6 +86,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="per-cell timeout in seconds",
     )
     parser.add_argument(
+        "--no-fetch",
+        action="store_true",
+        help="do not fetch missing weights and benchmark data first (default: fetch them when "
+        "the network answers; offline the run stops with the commands that fetch them)",
+    )
+    parser.add_argument(
         "--list",
         action="store_true",
         help="list the notebooks and their outputs, run nothing",
@@ -111,6 +117,10 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         max_clips=args.max_clips,
     )
+    if not args.no_fetch:
+        from eventsep.provision import provision
+
+        profile = provision(profile, rep.select_notebooks(args.only))
     record = rep.reproduce(
         profile,
         only=args.only,
