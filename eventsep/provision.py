@@ -6,8 +6,8 @@ checkpoints of the profile's model set (:func:`eventsep.hub.download`, progress 
 checks) and, when a results notebook (02-04) runs, the benchmark folders that
 :mod:`eventsep.datacheck` finds incomplete (:func:`eventsep.datafetch.download_data`). Offline
 (``EVENTSEP_OFFLINE=1`` or no answer from the network within a few seconds) it fetches nothing and
-leaves the report to ``check_profile``, which names the exact commands. A source that refuses
-(Drive quota) raises one :class:`~eventsep.errors.DataDownloadError` naming the manual step.
+raises one error naming every command that fetches what is missing. A source that refuses (Drive
+quota) raises one :class:`~eventsep.errors.DataDownloadError` naming the manual step.
 """
 
 from __future__ import annotations
@@ -64,13 +64,13 @@ def provision(profile, specs: Sequence | None = None, *, log: Callable[[str], No
             log(f"data check: {r.name}: " + ("usable" if r.usable else _summary(r)))
     if not missing and not bad:
         return profile
-    if hub.is_offline():
-        log("offline (EVENTSEP_OFFLINE/HF_HUB_OFFLINE): nothing is fetched")
-        return profile
-    why = datafetch.probe(_PROBE_URL)
+    why = (
+        "downloads are off (EVENTSEP_OFFLINE/HF_HUB_OFFLINE)"
+        if hub.is_offline()
+        else datafetch.probe(_PROBE_URL)
+    )
     if why:
-        log(f"no network ({why}): nothing is fetched")
-        return profile
+        raise _offline(profile, missing, bad, why)
     if missing:
         log(f"fetching {len(missing)} checkpoint(s) of model set {profile.models!r}")
         _, folder = modelsets.resolve(profile.models)
@@ -83,8 +83,29 @@ def provision(profile, specs: Sequence | None = None, *, log: Callable[[str], No
     return profile
 
 
+def _offline(profile, missing: list[str], bad: list[str], why: str) -> Exception:
+    """One error naming every command that fetches what ``profile`` lacks."""
+    from eventsep.errors import DataDownloadError, WeightsNotFoundError
+
+    steps, lacks = [], []
+    if missing:
+        lacks.append(f"checkpoints {', '.join(missing)}")
+        steps.append(f"`eventsep download --models {profile.models}`")
+    if bad:
+        lacks.append(f"benchmark data {', '.join(bad)} in {profile.data_dir}")
+        steps.append(f"`eventsep download-data {' '.join(bad)} --out {profile.data_dir}`")
+    text = (
+        f"the {profile.name} profile lacks {' and '.join(lacks)}, and {why}: run "
+        f"{' and '.join(steps)} on a machine with network (or copy the files here), then run "
+        "again"
+    )
+    return WeightsNotFoundError(text) if missing else DataDownloadError(text)
+
+
 def _summary(report) -> str:
     from eventsep.datacheck import KINDS
 
+    if report.rows == 0 and report.problems:
+        return report.problems[0].detail
     counts = [f"{report.count(k)} {k}" for k in KINDS if report.count(k)]
     return f"{report.pairs_found}/{report.rows} pairs found; " + ", ".join(counts)

@@ -253,21 +253,29 @@ def test_probe_reports_a_refused_port():
 
 
 # ------------------------------------------------------------------------ make reproduce
-def test_provision_offline_fetches_nothing_and_check_profile_names_the_command(
-    tmp_path, monkeypatch
-):
+def test_provision_offline_fetches_nothing_and_names_every_command(tmp_path, monkeypatch):
     from eventsep import modelsets
     from eventsep import reproduce as rep
+    from eventsep.errors import WeightsNotFoundError
     from eventsep.provision import provision
 
-    monkeypatch.setattr(modelsets, "missing_files", lambda models: [])
     monkeypatch.setenv("EVENTSEP_DATA", str(tmp_path / "data"))
     profile = rep.get_profile("paper", device="cpu")
     lines: list[str] = []
-    ready = provision(profile, log=lines.append)
-    assert any("offline" in line for line in lines)
+    with pytest.raises(WeightsNotFoundError) as info:  # fresh clone: no weights, no data
+        provision(profile, log=lines.append)
+    msg = str(info.value)
+    assert "\n" not in msg and "downloads are off" in msg
+    assert "`eventsep download --models paper`" in msg
+    assert f"`eventsep download-data vggsound music esc50 --out {tmp_path / 'data'}`" in msg
     assert sum(line.startswith("data check:") for line in lines) == 3
-    with pytest.raises(BenchmarkError) as info:
+    assert not (tmp_path / "data").exists()  # nothing fetched, nothing written
+
+    monkeypatch.setattr(modelsets, "missing_files", lambda models: [])
+    with pytest.raises(DataDownloadError, match="lacks benchmark data vggsound, music, esc50"):
+        provision(profile, log=lines.append)
+    ready = dataclasses.replace(profile, data_dir=str(tmp_path / "data"))
+    with pytest.raises(BenchmarkError) as info:  # the library check names the same command
         rep.check_profile(ready)
     assert f"eventsep download-data vggsound music esc50 --out {tmp_path / 'data'}" in str(
         info.value
