@@ -296,3 +296,11 @@ def test_provision_fetches_missing_data_when_online(tmp_path, online, fake_esc50
     provision(profile, log=lambda line: None)
     assert datacheck.check_benchmark("esc50", tmp_path / "data" / "esc50").usable
     rep.check_profile(profile)  # no error: weights (patched) and data present
+
+
+def test_cli_list_shows_the_catalogue_offline(capsys):
+    assert main(["download-data", "--list"]) == 0
+    out = capsys.readouterr().out
+    for name, rows in (("vggsound", 1000), ("music", 5004), ("esc50", 2000)):
+        assert f"{name}" in out and f"{rows} rows" in out
+    assert datasets.DRIVE_FOLDER_ID in out and "AudioSep-like" in out

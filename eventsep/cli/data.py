@@ -13,10 +13,30 @@ import argparse
 __all__ = ["register"]
 
 
+def _list() -> int:
+    from eventsep.datasets import DATASETS, DRIVE_FOLDER_URL
+
+    print(f"audio: {DRIVE_FOLDER_URL} (AudioSep's evaluation data; no published hashes)")
+    for d in DATASETS.values():
+        print(
+            f"{d.name:<9} {d.rows:>5} rows  {d.csv_name} ({d.metadata.size} B, sha256 "
+            f"{d.metadata.sha256[:12]}...)  layout: {d.name}/{d.example}"
+        )
+        print(f"{'':<9} licence: {d.licence}; CSV: {d.metadata_licence}")
+        if d.rebuild is not None:
+            print(
+                f"{'':<9} --rebuild: AudioSep-like, from {d.rebuild.url} "
+                f"(about {d.rebuild.approx_size / 1e6:.0f} MB, {d.rebuild.licence})"
+            )
+    return 0
+
+
 def _download(args: argparse.Namespace) -> int:
     from eventsep import datafetch
     from eventsep.datasets import default_data_dir
 
+    if args.list:
+        return _list()
     out = args.out or default_data_dir()
     reports = datafetch.download_data(
         args.names, out, rebuild=args.rebuild, progress=not args.quiet
@@ -80,6 +100,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="ESC-50: rebuild AudioSep-like mixtures from the official archive (~646 MB)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--list", action="store_true", help="show the data catalogue, fetch nothing")
     p.set_defaults(func=_download)
 
     p = sub.add_parser(
