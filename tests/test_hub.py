@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import socket
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -70,28 +70,29 @@ def test_unknown_name_suggests_close_match():
         hub.entry("pann-cnn14-mx")
 
 
-def test_offline_missing_file_error_is_fast_and_actionable(offline_cache):
-    start = time.perf_counter()
+def _no_network(*args, **kwargs):
+    raise AssertionError("offline mode opened a network connection")
+
+
+def test_offline_missing_file_error_is_actionable_without_network(offline_cache, monkeypatch):
+    monkeypatch.setattr(socket, "create_connection", _no_network)
+    monkeypatch.setattr(socket.socket, "connect", _no_network)
     with pytest.raises(WeightsNotFoundError) as info:
         hub.get("pann-cnn14-max")
-    assert time.perf_counter() - start < 1.0
     msg = str(info.value)
     assert "Cnn14_DecisionLevelMax_mAP=0.385.pth" in msg
     assert str(offline_cache / "pann-cnn14-max") in msg
     assert "eventsep download pann-cnn14-max" in msg
 
 
-def test_cli_download_offline_fails_under_5s_with_message(offline_cache):
-    start = time.perf_counter()
+def test_cli_download_offline_fails_with_one_line_message(offline_cache):
     proc = subprocess.run(
         [sys.executable, "-m", "eventsep", "download", "pann-cnn14-max"],
         capture_output=True,
         text=True,
         timeout=30,
     )
-    elapsed = time.perf_counter() - start
     assert proc.returncode == 2
-    assert elapsed < 5.0
     assert "eventsep download pann-cnn14-max" in proc.stderr
     assert str(offline_cache) in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
@@ -201,8 +202,6 @@ def test_download_without_network_raises_weights_not_found(monkeypatch):
     monkeypatch.delenv("EVENTSEP_OFFLINE")
     monkeypatch.delenv("HF_HUB_OFFLINE")
     _fake_entry(monkeypatch, "https://127.0.0.1:9/none.bin", name="fake-remote")
-    start = time.perf_counter()
     with pytest.raises(WeightsNotFoundError, match="eventsep download fake-remote"):
         hub.download("fake-remote", progress=False)
-    assert time.perf_counter() - start < 10
     assert not hub.local_path("fake-remote").exists()
