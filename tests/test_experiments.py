@@ -77,10 +77,11 @@ def _rebuild(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # ------------------------------------------------------------------------------- the data
 def test_names_are_the_results_folders_of_earlier_runs() -> None:
-    assert experiments.names() == NAMES
     assert experiments.names("corrected") == NAMES
-    assert {e.protocol for e in experiments.EXPERIMENTS.values()} == {"corrected"}
-    assert all(e.run_name == e.name for e in experiments.EXPERIMENTS.values())
+    assert experiments.names() == (*NAMES, *(f"{n}@authors" for n in NAMES))
+    assert {e.protocol for e in experiments.EXPERIMENTS.values()} == {"corrected", "authors"}
+    corrected = [e for e in experiments.EXPERIMENTS.values() if e.protocol == "corrected"]
+    assert all(e.run_name == e.name for e in corrected)
 
 
 def test_overrides_are_the_paper_settings() -> None:
@@ -147,10 +148,10 @@ def test_paper_numbers_by_experiment() -> None:
 def test_lookups_raise_config_error_with_the_known_names() -> None:
     with pytest.raises(ConfigError, match="audiosep\\+soft0.55"):
         experiments.get("audiosep+soft0.50")
-    with pytest.raises(ConfigError, match="unknown protocol 'authors'; choose one of corrected"):
-        experiments.get("eventsep", "authors")
+    with pytest.raises(ConfigError, match="unknown protocol 'other'; choose one of corrected"):
+        experiments.get("eventsep", "other")
     with pytest.raises(ConfigError, match="unknown protocol"):
-        experiments.get("eventsep@authors")
+        experiments.get("eventsep@other")
     with pytest.raises(ConfigError, match="table1, table2, table3"):
         experiments.for_table("table4")
     with pytest.raises(ConfigError, match="names protocol"):

@@ -123,4 +123,4 @@ def test_evaluate_by_name_and_the_mixture_baseline(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown experiment"):
         study.evaluate("vggsound", ["audiosep+soft0.5"])
     with pytest.raises(ConfigError, match="unknown protocol"):
-        Study("tiny-random", tmp_path, protocol="authors")
+        Study("tiny-random", tmp_path, protocol="other")
