@@ -153,11 +153,17 @@ def _format_cell(value: Any, digits: int) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def table_markdown(df: pd.DataFrame, *, caption: str | None = None, digits: int = 4) -> str:
+def table_markdown(
+    df: pd.DataFrame,
+    *,
+    caption: str | None = None,
+    digits: int = 4,
+    notes: Sequence[str] = (),
+) -> str:
     """Render ``df`` (index ignored) as a GitHub-flavoured Markdown table.
 
     Floats are printed with ``digits`` decimals, NaN as an en dash. ``caption`` becomes a bold
-    line above the table.
+    line above the table, each of ``notes`` a line below it.
     """
     header = [str(c) for c in df.columns]
     lines = []
@@ -170,6 +176,9 @@ def table_markdown(df: pd.DataFrame, *, caption: str | None = None, digits: int 
     lines.append("| " + " | ".join(aligns) + " |")
     for row in df.itertuples(index=False):
         lines.append("| " + " | ".join(_format_cell(v, digits) for v in row) + " |")
+    if notes:
+        lines.append("")
+        lines += [f"- {note}" for note in notes]
     return "\n".join(lines) + "\n"
 
 
@@ -181,6 +190,7 @@ def write_table(
     profile: str,
     caption: str,
     digits: int = 4,
+    notes: Sequence[str] = (),
 ) -> tuple[Path, Path]:
     """Write ``df`` as ``<out_dir>/tables/<name>.csv`` and ``.md`` with a ``profile`` column.
 
@@ -199,6 +209,8 @@ def write_table(
         Caption of the Markdown table.
     digits : int
         Decimals of floats in the Markdown file (the CSV keeps full precision).
+    notes : sequence of str
+        Lines printed under the Markdown table (the CSV holds only the data).
 
     Returns
     -------
@@ -215,7 +227,7 @@ def write_table(
     write_text_atomic(csv_path, table.to_csv(index=False))
     write_text_atomic(
         md_path,
-        table_markdown(table, caption=caption + run_suffix(profile), digits=digits),
+        table_markdown(table, caption=caption + run_suffix(profile), digits=digits, notes=notes),
     )
     return csv_path, md_path
 

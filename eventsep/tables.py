@@ -15,6 +15,14 @@ With ``paper=True`` each table gets a ``source`` column and the paper's rows
 (:attr:`Experiment.paper <eventsep.experiments.Experiment.paper>`) beside ours; numbers the
 paper does not publish are ``nan``. :func:`table_for_benchmarks` puts runs of other benchmarks
 (the smoke profile's ``tiny``) into Table 1's column groups.
+
+Both protocols side by side (what notebooks 02-04 show): :func:`comparison` gives, per table row,
+benchmark and metric, the paper's number and each protocol's mean (long format, also read by
+:mod:`eventsep.reproduction`); :func:`side_by_side` pivots it into one row per experiment with
+three sub-columns per metric, ``paper | authors | corrected`` (:func:`sources`);
+:func:`flatten` joins the column levels for CSV and Markdown, and :func:`table_notes` gives the
+notes printed under each table (what the sources are, the authors protocol's comma-prompt
+policy, stand-in benchmarks).
 """
 
 from __future__ import annotations
@@ -34,9 +42,17 @@ from eventsep.evaluate import RESULTS_FILE, RUN_FILE, ResultsLog
 from eventsep.metrics import summarize
 
 __all__ = [
+    "AUTHORS_COMMA_POLICY",
     "BENCHMARKS",
     "METRIC_LABELS",
+    "comparison",
+    "flatten",
     "load_runs",
+    "protocols",
+    "side_by_side",
+    "sources",
+    "stand_ins",
+    "table_notes",
     "table1",
     "table2",
     "table3",
@@ -240,3 +256,239 @@ def table_for_benchmarks(
                 else:
                     drop.append(column)
     return table.drop(columns=drop).rename(columns=rename)
+
+
+# ------------------------------------------------------------------ protocols side by side
+AUTHORS_COMMA_POLICY = (
+    "Comma prompts under the authors' protocol: the authors' benchmark code splits a prompt at "
+    "its commas, maps each part to a class and then crashes on the resulting list (110 of the "
+    "1000 VGGSound rows, 11 labels such as 'race car, auto racing'), so every masked VGGSound "
+    "run of theirs stops at the first such row and the paper's masked VGGSound numbers came from "
+    "other code. Here each part is mapped to a class and the time mask uses, frame by frame, the "
+    "maximum probability over those classes."
+)
+"""How the authors protocol handles comma prompts; printed under every table and in the report.
+
+The one place this text lives: when the authors protocol exposes its own policy constant,
+point this name at it.
+"""
+
+
+def protocols() -> tuple[str, ...]:
+    """Registered protocols in column order: every other protocol first, the default last."""
+    return tuple(
+        sorted(experiments.PROTOCOLS, key=lambda name: name == experiments.DEFAULT_PROTOCOL)
+    )
+
+
+def sources() -> tuple[str, ...]:
+    """Sub-columns of every metric: ``("paper", *protocols())``."""
+    return ("paper", *protocols())
+
+
+def stand_ins(
+    table: str, benchmarks: str | Sequence[str], *, fill: bool = False
+) -> dict[str, str]:
+    """Which measured benchmark stands for each benchmark the paper reports ``table`` on.
+
+    Paper benchmarks stand for themselves (and only those ``table`` is published on count).
+    Other benchmarks (the smoke profile's ``tiny``) take the paper's slots in order, as in
+    :func:`table_for_benchmarks`.
+
+    Parameters
+    ----------
+    table : str
+        Key of :data:`eventsep.experiments.TABLES`.
+    benchmarks : str or sequence of str
+        Measured benchmarks, in order.
+    fill : bool
+        Give every paper benchmark a stand-in when the measured ones are not paper
+        benchmarks, repeating them (the reproduction report of a smoke run compares every
+        paper number with the one tiny benchmark).
+
+    Returns
+    -------
+    dict
+        ``paper benchmark -> measured benchmark``, in the paper's order; paper benchmarks
+        without a stand-in are left out.
+
+    Raises
+    ------
+    ConfigError
+        For no benchmark, or more non-paper benchmarks than the table has slots.
+    """
+    measured = [benchmarks] if isinstance(benchmarks, str) else list(benchmarks)
+    if not measured:
+        raise ConfigError("no benchmark given")
+    published = experiments.table_spec(table).benchmarks
+    if set(measured) <= set(BENCHMARKS):
+        return {b: b for b in published if b in measured}
+    if len(measured) > len(published):
+        raise ConfigError(
+            f"at most {len(published)} benchmarks fit {table}, got {len(measured)}: "
+            f"{', '.join(measured)}"
+        )
+    if fill:
+        return {b: measured[i % len(measured)] for i, b in enumerate(published)}
+    return dict(zip(published, measured))
+
+
+def comparison(
+    table: str,
+    runs: Runs,
+    benchmarks: str | Sequence[str],
+    *,
+    fill: bool = False,
+) -> pd.DataFrame:
+    """The paper's numbers of ``table`` beside each protocol's mean, in long format.
+
+    Parameters
+    ----------
+    table : str
+        ``"table1"``, ``"table2"`` or ``"table3"``.
+    runs : dict
+        ``(benchmark, run name) -> rows`` (:func:`load_runs`), every protocol's runs together.
+    benchmarks : str or sequence of str
+        Measured benchmarks (see :func:`stand_ins`).
+    fill : bool
+        Passed to :func:`stand_ins`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per table row (registry order), paper benchmark and metric, with columns: the
+        table's row fields, ``experiment`` (its name), ``benchmark`` (the paper's),
+        ``measured_on``, ``metric`` (key), ``paper`` (``nan`` where unpublished), then for each
+        protocol ``p`` of :func:`protocols`: ``p`` (mean over its rows, undefined values
+        skipped; ``nan`` without rows), ``"p n"`` (rows) and ``"p undefined"`` (values skipped).
+    """
+    spec = experiments.table_spec(table)
+    slots = stand_ins(table, benchmarks, fill=fill)
+    names = protocols()
+    records = []
+    for exp in experiments.for_table(table):
+        row = dict(exp.cell(table).row)
+        for bench, measured in slots.items():
+            for metric in spec.metrics:
+                record: dict[str, Any] = {
+                    **row,
+                    "experiment": exp.name,
+                    "benchmark": bench,
+                    "measured_on": measured,
+                    "metric": metric,
+                    "paper": exp.paper_value(bench, metric),
+                }
+                for protocol in names:
+                    rows = runs.get((measured, experiments.get(exp.name, protocol).run_name))
+                    summary = summarize(r.get(metric) for r in rows or ())
+                    record[protocol] = summary.mean if rows else math.nan
+                    record[f"{protocol} n"] = len(rows) if rows else 0
+                    record[f"{protocol} undefined"] = summary.skipped if rows else 0
+                records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def _group_title(bench: str, measured: str) -> str:
+    title = BENCHMARKS.get(bench, bench)
+    return title if bench == measured else f"{measured} as {title}"
+
+
+def side_by_side(table: str, runs: Runs, benchmarks: str | Sequence[str]) -> pd.DataFrame:
+    """``table`` with three sub-columns per metric: the paper, each protocol (:func:`sources`).
+
+    Parameters
+    ----------
+    table : str
+        ``"table1"``, ``"table2"`` or ``"table3"``.
+    runs : dict
+        ``(benchmark, run name) -> rows`` of every protocol (:func:`load_runs`).
+    benchmarks : str or sequence of str
+        Measured benchmarks; a non-paper benchmark takes a paper benchmark's slot
+        (:func:`stand_ins`) and its column group says so (``"tiny as VGGSound"``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: the table's row fields, in registry order. Columns: a three-level MultiIndex
+        ``(benchmark, metric label, source)`` with every metric's ``paper`` and protocol
+        columns, then ``(benchmark, "n", protocol)`` row counts; last ``("undefined", "", "")``
+        listing the values each mean skipped (``"<protocol> <benchmark> <metric>:<count>"``).
+        :func:`flatten` makes it one level for CSV and Markdown.
+    """
+    long = comparison(table, runs, benchmarks)
+    spec = experiments.table_spec(table)
+    fields = list(spec.row_fields)
+    names = protocols()
+    labels = {key: label for label, key in _metrics(table).items()}
+    records: list[dict[tuple[str, str, str], Any]] = []
+    index: list[tuple[Any, ...]] = []
+    for _, group in long.groupby("experiment", sort=False):
+        first = group.iloc[0]
+        index.append(tuple(first[f] for f in fields))
+        record: dict[tuple[str, str, str], Any] = {}
+        undefined = []
+        for (bench, measured), cells in group.groupby(["benchmark", "measured_on"], sort=False):
+            title = _group_title(bench, measured)
+            for _, cell in cells.iterrows():
+                label = labels[cell["metric"]]
+                for source in ("paper", *names):
+                    record[(title, label, source)] = cell[source]
+                for protocol in names:
+                    if cell[f"{protocol} undefined"]:
+                        undefined.append(
+                            f"{protocol} {title} {label}:{cell[f'{protocol} undefined']}"
+                        )
+            for protocol in names:
+                record[(title, "n", protocol)] = int(cells.iloc[0][f"{protocol} n"])
+        record[("undefined", "", "")] = " ".join(undefined)
+        records.append(record)
+    columns = pd.MultiIndex.from_tuples(list(records[0]), names=["benchmark", "metric", "source"])
+    if len(fields) == 1:
+        row_index = pd.Index([i[0] for i in index], name=fields[0])
+    else:
+        row_index = pd.MultiIndex.from_tuples(index, names=fields)
+    return pd.DataFrame.from_records(
+        [[r[c] for c in columns] for r in records], index=row_index, columns=columns
+    )
+
+
+def flatten(df: pd.DataFrame) -> pd.DataFrame:
+    """One header level: index levels become columns, column levels are joined by spaces.
+
+    ``("VGGSound", "CLAP", "paper")`` becomes ``"VGGSound CLAP paper"``; empty levels are
+    dropped (``("undefined", "", "")`` becomes ``"undefined"``).
+    """
+    out = df.reset_index()
+    out.columns = [
+        " ".join(str(p) for p in (c if isinstance(c, tuple) else (c,)) if str(p))
+        for c in out.columns
+    ]
+    return out
+
+
+def table_notes(table: str, benchmarks: str | Sequence[str]) -> list[str]:
+    """Notes printed under ``table``: the sources, the comma-prompt policy, stand-ins.
+
+    Parameters
+    ----------
+    table : str
+        Key of :data:`eventsep.experiments.TABLES`.
+    benchmarks : str or sequence of str
+        Measured benchmarks, as given to :func:`side_by_side`.
+    """
+    notes = ["Sub-columns: paper = the published number"]
+    for name in protocols():
+        notes[0] += f"; {name} = {experiments.PROTOCOLS[name].description}"
+    notes[0] += "."
+    notes.append(AUTHORS_COMMA_POLICY)
+    moved = {b: m for b, m in stand_ins(table, benchmarks).items() if b != m}
+    if moved:
+        notes.append(
+            "Stand-in benchmarks: "
+            + ", ".join(f"{m} sits in {BENCHMARKS.get(b, b)}'s slot" for b, m in moved.items())
+            + "; the paper column keeps that benchmark's published numbers, so the two are "
+            "not comparable."
+        )
+    notes.append("Undefined values (e.g. STOI with fewer than 30 active frames) are skipped "
+                 "in each mean and counted in the undefined column; n counts the clips.")
+    return notes

@@ -119,3 +119,114 @@ def test_table_for_benchmarks_renames_groups_of_other_benchmarks() -> None:
     assert same.equals(tables.table1(runs))
     with pytest.raises(ConfigError, match="at most 3"):
         tables.table_for_benchmarks(tables.table1, runs, ["a", "b", "c", "d"])
+
+
+# ------------------------------------------------------------------ protocols side by side
+def test_protocols_put_the_default_last_and_sources_start_with_the_paper() -> None:
+    assert tables.protocols()[-1] == experiments.DEFAULT_PROTOCOL
+    assert set(tables.protocols()) == set(experiments.PROTOCOLS)
+    assert tables.sources() == ("paper", *tables.protocols())
+    assert tables.sources() == ("paper", "authors", "corrected")
+
+
+def test_stand_ins_map_paper_slots_to_measured_benchmarks() -> None:
+    assert tables.stand_ins("table1", ["vggsound", "esc50"]) == {
+        "vggsound": "vggsound",
+        "esc50": "esc50",
+    }
+    assert tables.stand_ins("table1", ["tiny"]) == {"vggsound": "tiny"}
+    assert tables.stand_ins("table1", "tiny", fill=True) == {
+        "vggsound": "tiny",
+        "music": "tiny",
+        "esc50": "tiny",
+    }
+    # a paper benchmark never stands in for another; Tables 2 and 3 take only VGGSound
+    assert tables.stand_ins("table1", ["vggsound"], fill=True) == {"vggsound": "vggsound"}
+    assert tables.stand_ins("table2", ["music", "vggsound"]) == {"vggsound": "vggsound"}
+    assert tables.stand_ins("table2", ["music"]) == {}
+    assert tables.stand_ins("table2", "tiny") == {"vggsound": "tiny"}
+    with pytest.raises(ConfigError, match="at most 1"):
+        tables.stand_ins("table3", ["a", "b"])
+    with pytest.raises(ConfigError, match="no benchmark"):
+        tables.stand_ins("table1", [])
+
+
+def _both(table: str, bench: str, values: dict[str, dict[str, list]]) -> dict:
+    """Runs of ``experiment -> protocol -> metric values`` for every metric of ``table``."""
+    runs = {}
+    for name, by_protocol in values.items():
+        for protocol, vals in by_protocol.items():
+            exp = experiments.get(name, protocol)
+            runs[(bench, exp.run_name)] = _rows(
+                {m: vals for m in experiments.TABLES[table].metrics}
+            )
+    return runs
+
+
+def test_comparison_puts_the_paper_beside_each_protocol() -> None:
+    runs = _both(
+        "table3",
+        "vggsound",
+        {"ensemble-band": {"authors": [0.3, None], "corrected": [0.2, 0.4]}},
+    )
+    df = tables.comparison("table3", runs, "vggsound")
+    assert len(df) == 5 * 2  # five rules x (CLAP, CLAP-A)
+    band = df[(df.experiment == "ensemble-band") & (df.metric == "clap_a")].iloc[0]
+    assert band["fusion"] == "Band-split" and band["benchmark"] == band["measured_on"]
+    assert band["paper"] == pytest.approx(0.8009)
+    assert band["authors"] == pytest.approx(0.3)  # the undefined value is skipped ...
+    assert band["authors undefined"] == 1 and band["authors n"] == 2  # ... and counted
+    assert band["corrected"] == pytest.approx(0.3) and band["corrected n"] == 2
+    rate = df[df.experiment == "ensemble-rate"].iloc[0]
+    assert math.isnan(rate["authors"]) and rate["authors n"] == 0
+
+
+def test_side_by_side_has_three_sub_columns_per_metric() -> None:
+    runs = _both(
+        "table1",
+        "tiny",
+        {
+            "audiosep": {"authors": [0.1], "corrected": [0.2]},
+            "eventsep": {"authors": [0.5], "corrected": [0.6]},
+        },
+    )
+    df = tables.side_by_side("table1", runs, ["tiny"])
+    assert df.index.tolist() == ["AudioSep", "FlowSep", "EventSep"]
+    assert df.columns.names == ["benchmark", "metric", "source"]
+    group = "tiny as VGGSound"
+    assert [c[2] for c in df.columns[:3]] == ["paper", "authors", "corrected"]
+    assert df.loc["AudioSep", (group, "CLAP", "paper")] == pytest.approx(0.2838)
+    assert df.loc["AudioSep", (group, "CLAP", "authors")] == pytest.approx(0.1)
+    assert df.loc["EventSep", (group, "ESTOI", "corrected")] == pytest.approx(0.6)
+    assert math.isnan(df.loc["FlowSep", (group, "CLAP", "corrected")])
+    assert df.loc["FlowSep", (group, "n", "authors")] == 0
+    flat = tables.flatten(df)
+    assert list(flat.columns[:4]) == [
+        "system",
+        f"{group} CLAP paper",
+        f"{group} CLAP authors",
+        f"{group} CLAP corrected",
+    ]
+    assert flat.columns[-1] == "undefined"
+    # paper benchmarks keep their own names; Table 2's rows are (mask, threshold)
+    soft = {"audiosep+soft0.55": {"corrected": [7.0]}}
+    t2 = tables.side_by_side("table2", _both("table2", "vggsound", soft), "vggsound")
+    assert t2.index.names == ["mask", "threshold"]
+    assert t2.loc[("soft", 0.55), ("VGGSound", "SI-SDR", "paper")] == pytest.approx(8.975)
+    assert t2.loc[("soft", 0.55), ("VGGSound", "SDRi", "corrected")] == pytest.approx(7.0)
+    assert list(tables.flatten(t2).columns[:2]) == ["mask", "threshold"]
+
+
+def test_table_notes_state_sources_comma_policy_and_stand_ins(tmp_path: Path) -> None:
+    notes = tables.table_notes("table1", ["tiny"])
+    assert tables.AUTHORS_COMMA_POLICY in notes
+    assert "comma" in tables.AUTHORS_COMMA_POLICY
+    assert all(f"{p} = " in notes[0] for p in tables.protocols())
+    assert any("tiny sits in VGGSound's slot" in n for n in notes)
+    assert not any("slot" in n for n in tables.table_notes("table1", ["vggsound"]))
+    df = tables.flatten(tables.side_by_side("table3", {}, "vggsound"))
+    _, md = report.write_table(df, tmp_path, "t3", profile="paper", caption="T3", notes=notes)
+    text = md.read_text()
+    assert "VGGSound CLAP authors" in text
+    assert text.rstrip().endswith(notes[-1])
+    assert f"- {tables.AUTHORS_COMMA_POLICY}" in text
