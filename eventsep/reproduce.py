@@ -12,7 +12,8 @@
 3. Each notebook runs with its ``parameters`` cell filled from the :class:`Profile`; the
    executed copy goes to ``<out>/notebooks/``; the outputs each notebook promises
    (:attr:`NotebookSpec.outputs`) are checked to exist and be non-empty.
-4. ``<out>/provenance.json`` records package versions, git commit, seed, profile, device,
+4. ``<out>/provenance.json`` records package versions, git commit, seed, profile, device, the
+   evaluation protocols (:data:`eventsep.experiments.PROTOCOLS` with their overrides),
    per-notebook durations and the output files. It is written after every notebook, so it
    also tells how far a failed run got.
 
@@ -50,6 +51,7 @@ __all__ = [
     "NOTEBOOKS",
     "PAPER_BENCHMARKS",
     "PROFILES",
+    "RESULTS_NOTEBOOKS",
     "NotebookExecutionError",
     "NotebookSpec",
     "Profile",
@@ -79,6 +81,9 @@ SMOKE_MAX_CLIPS = 2
 
 SMOKE_CONFIG: dict[str, Any] = {"flowsep_steps": 2}
 """EventSepConfig overrides of the smoke profile: 2 FlowSep Euler steps instead of 20."""
+
+RESULTS_NOTEBOOKS = frozenset({"02", "03", "04", "06"})
+"""Notebooks that evaluate on the benchmarks (they need the benchmark data)."""
 
 DATA_ENV = "EVENTSEP_DATA"
 """Environment variable naming the folder that holds one sub-folder per benchmark."""
@@ -152,6 +157,12 @@ NOTEBOOKS: tuple[NotebookSpec, ...] = (
         "05_listening_examples.ipynb",
         "Listening examples: mixture, AudioSep, FlowSep and EventSep estimates",
         ("listening/index.html", "listening_examples.png", "listening_examples.pdf"),
+    ),
+    NotebookSpec(
+        "06",
+        "06_reproduction_report.ipynb",
+        "Reproduction report: every paper number under the authors' and the corrected protocol",
+        ("reproduction_report.md", "reproduction_report.html", "tables/reproduction.csv"),
     ),
 )
 
@@ -349,8 +360,8 @@ def check_profile(profile: Profile, specs: Sequence[NotebookSpec] = NOTEBOOKS) -
 
     Every run needs ``examples/`` and the files of its model set
     (:func:`eventsep.modelsets.required_files`: none to download for ``tiny-random``, every
-    paper checkpoint for ``paper`` or a folder). When a results notebook (02-04) is selected,
-    benchmarks other than the bundled ``tiny`` need their folders under ``data_dir``.
+    paper checkpoint for ``paper`` or a folder). When a notebook of :data:`RESULTS_NOTEBOOKS` is
+    selected, benchmarks other than the bundled ``tiny`` need their folders under ``data_dir``.
 
     Raises
     ------
@@ -376,7 +387,7 @@ def check_profile(profile: Profile, specs: Sequence[NotebookSpec] = NOTEBOOKS) -
             f"are not in {folder or hub.cache_dir()}: {', '.join(missing)}; get them with "
             f"`eventsep download --models {profile.models}`"
         )
-    needs_data = any(spec.key in {"02", "03", "04"} for spec in specs)
+    needs_data = any(spec.key in RESULTS_NOTEBOOKS for spec in specs)
     external = [b for b in profile.benchmarks if b != "tiny"]  # tiny is bundled
     if not needs_data or not external:
         return
@@ -512,6 +523,10 @@ def provenance(profile: Profile) -> dict[str, Any]:
         "device": profile.device,
         "device_name": _device_description(profile.device),
         "profile_settings": asdict(profile),
+        "protocols": {
+            name: {"description": p.description, "overrides": dict(p.overrides)}
+            for name, p in experiments.PROTOCOLS.items()
+        },
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": None if status is None else bool(status),
         "python": sys.version.split()[0],

@@ -11,6 +11,7 @@ import html
 import json
 
 import nbformat
+import pandas as pd
 import pytest
 
 from eventsep import reproduce as rep
@@ -82,13 +83,42 @@ def test_smoke_reproduction_end_to_end(tmp_path) -> None:
         assert csv[0].startswith("profile,") and all(r.startswith("smoke,") for r in csv[1:])
         assert len(csv) >= 4  # a header and at least three rows
     t1 = (out / "tables" / "table1_overall.csv").read_text()
-    assert "tiny CLAP" in t1 and "AudioSep" in t1 and "EventSep" in t1
+    assert "tiny as VGGSound CLAP" in t1 and "AudioSep" in t1 and "EventSep" in t1
 
     # the listening page links 3 examples x 4 tracks of audio that exist
     page = (out / "listening" / "index.html").read_text()
     assert html.escape(SMOKE_NOTE) in page
     assert page.count("<audio ") == 12
     assert len(list((out / "listening" / "audio").glob("*.wav"))) == 12
+
+    # Tables 1-3 show paper | authors | corrected per metric, both protocols measured,
+    # and their notes state the authors protocol's comma-prompt policy
+    from eventsep import reproduction, tables
+
+    for name in ("table1_overall", "table2_masks", "table3_fusion"):
+        header = (out / "tables" / f"{name}.csv").read_text().splitlines()[0].split(",")
+        for source in tables.sources():
+            assert any(h.endswith(f" {source}") for h in header), (name, source)
+        assert tables.AUTHORS_COMMA_POLICY in (out / "tables" / f"{name}.md").read_text()
+    t1_rows = pd.read_csv(out / "tables" / "table1_overall.csv")
+    for protocol in tables.protocols():
+        assert t1_rows[f"tiny as VGGSound CLAP {protocol}"].notna().all(), protocol
+        assert (t1_rows[f"tiny as VGGSound n {protocol}"] == rep.SMOKE_MAX_CLIPS).all()
+
+    # the reproduction report: marked smoke, every paper number with a status
+    md = (out / "reproduction_report.md").read_text()
+    assert md.startswith("# Reproduction report [SMOKE]") and SMOKE_NOTE in md
+    assert html.escape(SMOKE_NOTE) in (out / "reproduction_report.html").read_text()
+    assessed = pd.read_csv(out / "tables" / "reproduction.csv")
+    numbers = reproduction.paper_numbers()
+    assert len(assessed) == len(numbers) == 50
+    listed = set(zip(assessed.table, assessed.experiment, assessed.benchmark, assessed.metric))
+    assert listed == {(t, e.name, b, m) for t, e, b, m, _ in numbers}
+    assert set(assessed.status) <= set(reproduction.STATUSES)
+    assert assessed.authors.notna().all() and assessed.corrected.notna().all()
+    assert (assessed.status == reproduction.NOT_FROM_CODE).sum() == 20  # comma, hard=soft, ...
+    table_rows = [line for line in md.splitlines() if line.startswith("| Table ")]
+    assert len(table_rows) == 50
 
     # the executed notebooks carry outputs and the injected parameters
     nb = nbformat.read(out / "notebooks" / "01_sed_activity.ipynb", as_version=4)

@@ -26,7 +26,8 @@ from eventsep.errors import (  # noqa: E402
 
 # ------------------------------------------------------------------------------ selection
 def test_select_notebooks_orders_and_validates() -> None:
-    assert [s.key for s in rep.select_notebooks(None)] == ["00", "01", "02", "03", "04", "05"]
+    keys = [s.key for s in rep.select_notebooks(None)]
+    assert keys == sorted(keys) and keys[:7] == ["00", "01", "02", "03", "04", "05", "06"]
     assert [s.key for s in rep.select_notebooks("03,2")] == ["02", "03"]
     assert [s.key for s in rep.select_notebooks(["05"])] == ["05"]
     with pytest.raises(ConfigError, match="09"):
@@ -40,6 +41,13 @@ def test_every_spec_has_a_notebook_file_and_outputs() -> None:
         assert (rep.notebooks_dir() / spec.filename).is_file(), spec.filename
         assert spec.filename.startswith(spec.key + "_")
         assert spec.outputs
+
+
+def test_the_report_notebook_promises_the_report_and_needs_the_benchmarks(tmp_path) -> None:
+    (spec,) = rep.select_notebooks("06")
+    names = {p.relative_to(tmp_path).as_posix() for p in rep.expected_outputs([spec], tmp_path)}
+    assert {"reproduction_report.md", "reproduction_report.html"} <= names
+    assert rep.RESULTS_NOTEBOOKS >= {"02", "03", "04", "06"}
 
 
 def test_expected_outputs_lists_figures_tables_copies_and_provenance(tmp_path) -> None:
@@ -130,6 +138,8 @@ def test_paper_profile_stops_on_missing_data(tmp_path, monkeypatch) -> None:
     paper = rep.get_profile("paper", data_dir=tmp_path, device="cpu")
     with pytest.raises(BenchmarkError, match="music: "):
         rep.check_profile(paper)
+    with pytest.raises(BenchmarkError, match="music: "):  # the report evaluates too
+        rep.check_profile(paper, rep.select_notebooks("06"))
     # Figure 2 and the listening page need weights but no benchmark data.
     rep.check_profile(paper, rep.select_notebooks("01,05"))
 
@@ -168,6 +178,8 @@ def test_reproduce_runs_notebook_with_private_kernel(tmp_path, monkeypatch) -> N
     assert prov["profile"] == "smoke" and prov["seed"] == 7 and prov["device"] == "cpu"
     assert prov["models"] == "tiny-random"
     assert prov["packages"]["torch"] and prov["packages"]["papermill"]
+    assert set(prov["protocols"]) == {"authors", "corrected"}  # with their overrides
+    assert all("overrides" in p for p in prov["protocols"].values())
     assert prov["notebooks"][0]["outputs"] == [{"path": "out.txt", "bytes": len(text)}]
     assert prov["notebooks"][0]["seconds"] > 0
     assert set(record.durations) == {"00"}

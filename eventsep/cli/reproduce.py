@@ -19,8 +19,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "reproduce",
         help="run the paper's notebooks (figures, tables, listening page) with papermill",
         description=(
-            "Execute notebooks/00-05 in order with papermill. Executed copies, figures (PNG and "
-            "PDF), tables (CSV and Markdown), the listening page and provenance.json go to "
+            "Execute the numbered notebooks in order with papermill. Executed copies, figures "
+            "(PNG and PDF), tables (CSV and Markdown; paper | authors' protocol | corrected "
+            "protocol), the listening page, the reproduction report (reproduction_report.md and "
+            ".html: every paper number with its status) and provenance.json go to "
             "figures/runs/<profile>/ (or --out). The 'paper' run profile needs the real weights "
             "(eventsep download --models paper) and the benchmark data (--data or "
             "$EVENTSEP_DATA) and stops before running anything when either is missing; the "
