@@ -173,6 +173,8 @@ class Finding:
         The fact and where it comes from.
     blocks : bool
         ``True``: the authors' benchmark code cannot have computed the numbers it applies to.
+    expect : str
+        What a reader with the real weights and data should expect for these numbers.
     tables, experiments, benchmarks, metrics : tuple of str, optional
         The table keys, experiment names, paper benchmarks and metric keys it applies to.
     masked : bool, optional
@@ -183,6 +185,7 @@ class Finding:
 
     key: str
     text: str
+    expect: str
     blocks: bool
     tables: tuple[str, ...] | None = None
     experiments: tuple[str, ...] | None = None
@@ -220,6 +223,11 @@ FINDINGS: tuple[Finding, ...] = (
         "classes and the mask interpolation gets a 2-D array it cannot take. The published "
         "number came from other code. Our authors-protocol run applies the comma-prompt policy "
         "stated above instead.",
+        expect=(
+            "Expect a difference: the rows without commas are computed as the authors' code "
+            "computes them, the comma rows by the stated policy, and how the paper's code "
+            "treated them is unknown."
+        ),
         blocks=True,
         benchmarks=("vggsound",),
         masked=True,
@@ -229,6 +237,10 @@ FINDINGS: tuple[Finding, ...] = (
         "The authors' code computes one mask, min(sigmoid(p)/tau, 1), for both 'hard' and "
         "'soft' (the mask kind is only checked against 'none'), yet Table 2 reports different "
         "numbers for the two kinds.",
+        expect=(
+            "Expect the authors protocol's hard and soft rows to be equal at every tau; the paper's"
+            " gap between them cannot be reproduced from their code."
+        ),
         blocks=True,
         tables=("table2",),
         masked=True,
@@ -239,6 +251,10 @@ FINDINGS: tuple[Finding, ...] = (
         "time-domain Butterworth band split (order 6, filtfilt) at f_c; only the literal name "
         "'ensemble_a' gives a blend. The five rows therefore measure one configuration, and "
         "their spread (about 0.001) is the noise of unseeded FlowSep draws.",
+        expect=(
+            "Expect the authors protocol's five rows to agree with each other within about 0.001 "
+            "(FlowSep noise aside, they are one computation)."
+        ),
         blocks=True,
         tables=("table3",),
     ),
@@ -247,6 +263,10 @@ FINDINGS: tuple[Finding, ...] = (
         "This cell equals a run recorded in the authors' dev_note.md (at d659573) of a separate "
         "AudioSep evaluation pipeline whose evaluators are not in their repository; it most "
         "likely uses another CLAP pipeline than the EventSep cells it is compared with.",
+        expect=(
+            "Expect a difference: the authors protocol scores this cell with the same CLAP models "
+            "as every other cell."
+        ),
         blocks=True,
         tables=("table1",),
         experiments=("audiosep",),
@@ -257,6 +277,10 @@ FINDINGS: tuple[Finding, ...] = (
         "unseeded",
         "FlowSep is sampled without a seed in the authors' code (noise and, for long clips, the "
         "segment start): their own value of this cell changes from run to run by about 0.001.",
+        expect=(
+            "Expect the paper's value within about 0.001 at best: the paper's own draw cannot be "
+            "repeated."
+        ),
         blocks=False,
         modes=("flowsep", "ensemble", "both"),
     ),
@@ -265,6 +289,10 @@ FINDINGS: tuple[Finding, ...] = (
         "No active run of the authors' benchmark defines 'Ours'; the committed settings are a "
         "soft mask at tau 0.55 and the band split at 4 kHz (their README's values differ from "
         "AudioSep by at most 0.0007 here, which fits that rule).",
+        expect=(
+            "Expect the authors protocol (soft mask, band split) to be close to the AudioSep row, "
+            "as the paper's values are."
+        ),
         blocks=False,
         tables=("table1",),
         experiments=("eventsep",),
@@ -274,6 +302,7 @@ FINDINGS: tuple[Finding, ...] = (
         "masked-baseline",
         "The authors' committed ESC-50 AudioSep run applies the soft time mask (tau 0.55), "
         "while Table 1 presents AudioSep alone; this package's AudioSep row is unmasked.",
+        expect="Expect a small difference if the paper's cell is the masked run.",
         blocks=False,
         tables=("table1",),
         experiments=("audiosep",),
@@ -283,6 +312,7 @@ FINDINGS: tuple[Finding, ...] = (
         "dev-note",
         "The authors' dev_note.md records a different AudioSep CLAPScore for this benchmark "
         "(MUSIC 0.3142, ESC-50 0.3253) than Table 1 publishes.",
+        expect='Expect either value; which run produced the published one is not recorded.',
         blocks=False,
         tables=("table1",),
         experiments=("audiosep",),
@@ -586,10 +616,10 @@ def report_markdown(
     lines.append("")
     used = _used_findings(assessed, findings)
     if used:
-        lines += ["## Notes", ""]
+        lines += ["## Notes, and what to expect with the real weights and data", ""]
         for f in used:
             kind = "cannot come from the authors' code" if f.blocks else "caveat"
-            lines.append(f"- **[{f.key}]** ({kind}) {f.text}")
+            lines.append(f"- **[{f.key}]** ({kind}) {f.text} {f.expect}")
         lines.append("")
     return "\n".join(lines)
 
@@ -660,10 +690,12 @@ def report_html(
     parts.append("</tbody></table>")
     used = _used_findings(assessed, findings)
     if used:
-        parts.append("<h2>Notes</h2><ul>")
+        parts.append("<h2>Notes, and what to expect with the real weights and data</h2><ul>")
         for f in used:
             kind = "cannot come from the authors' code" if f.blocks else "caveat"
-            parts.append(f"<li><b>[{esc(f.key)}]</b> ({esc(kind)}) {esc(f.text)}</li>")
+            parts.append(
+                f"<li><b>[{esc(f.key)}]</b> ({esc(kind)}) {esc(f.text)} {esc(f.expect)}</li>"
+            )
         parts.append("</ul>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

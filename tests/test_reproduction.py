@@ -61,6 +61,7 @@ def test_findings_select_the_numbers_the_authors_code_cannot_give() -> None:
     assert _keys("table1", "audiosep", "music", "stoi") == set()
     assert not any(f.blocks for f in R.FINDINGS if f.key in {"unseeded", "dev-note"})
     assert len({f.key for f in R.FINDINGS}) == len(R.FINDINGS)
+    assert all(f.expect.startswith("Expect") for f in R.FINDINGS)
 
 
 def test_paper_numbers_are_every_published_cell() -> None:
@@ -138,6 +139,8 @@ def test_smoke_report_is_marked_and_lists_every_number(tmp_path) -> None:
     assert len(table_rows) == N_PAPER_NUMBERS
     assert all(any(s in line for s in R.STATUSES) for line in table_rows)
     assert "[comma]" in md and "**[comma]**" in md  # the mark and its note
+    comma = next(f for f in R.FINDINGS if f.key == "comma")
+    assert comma.expect in md and html.escape(comma.expect) in html_path.read_text()
     page = html_path.read_text()
     assert html.escape(report.SMOKE_NOTE) in page and 'class="smoke"' in page
     assert page.count('<td class="') == N_PAPER_NUMBERS
