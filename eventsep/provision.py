@@ -3,7 +3,7 @@
 ``eventsep reproduce`` (and so ``make reproduce``) calls :func:`provision` before
 :func:`eventsep.reproduce.check_profile`. On a machine with network it fetches the missing
 checkpoints of the profile's model set (:func:`eventsep.hub.download`, progress bars, hash
-checks) and, when a results notebook (02-04) runs, the benchmark folders that
+checks) and, when a results notebook (:data:`RESULT_NOTEBOOKS`) runs, the benchmark folders that
 :mod:`eventsep.datacheck` finds incomplete (:func:`eventsep.datafetch.download_data`). Offline
 (``EVENTSEP_OFFLINE=1`` or no answer from the network within a few seconds) it fetches nothing and
 raises one error naming every command that fetches what is missing. A source that refuses (Drive
@@ -18,7 +18,7 @@ from pathlib import Path
 
 __all__ = ["RESULT_NOTEBOOKS", "provision"]
 
-RESULT_NOTEBOOKS = frozenset({"02", "03", "04"})
+RESULT_NOTEBOOKS = frozenset({"02", "03", "04", "06"})
 """Notebooks that evaluate on benchmarks (the others need no benchmark data)."""
 
 _PROBE_URL = "https://huggingface.co"

@@ -51,7 +51,6 @@ __all__ = [
     "NOTEBOOKS",
     "PAPER_BENCHMARKS",
     "PROFILES",
-    "RESULTS_NOTEBOOKS",
     "NotebookExecutionError",
     "NotebookSpec",
     "Profile",
@@ -81,9 +80,6 @@ SMOKE_MAX_CLIPS = 2
 
 SMOKE_CONFIG: dict[str, Any] = {"flowsep_steps": 2}
 """EventSepConfig overrides of the smoke profile: 2 FlowSep Euler steps instead of 20."""
-
-RESULTS_NOTEBOOKS = frozenset({"02", "03", "04", "06"})
-"""Notebooks that evaluate on the benchmarks (they need the benchmark data)."""
 
 DATA_ENV = "EVENTSEP_DATA"
 """Environment variable naming the folder that holds one sub-folder per benchmark."""
@@ -360,8 +356,9 @@ def check_profile(profile: Profile, specs: Sequence[NotebookSpec] = NOTEBOOKS) -
 
     Every run needs ``examples/`` and the files of its model set
     (:func:`eventsep.modelsets.required_files`: none to download for ``tiny-random``, every
-    paper checkpoint for ``paper`` or a folder). When a notebook of :data:`RESULTS_NOTEBOOKS` is
-    selected, benchmarks other than the bundled ``tiny`` need their folders under ``data_dir``.
+    paper checkpoint for ``paper`` or a folder). When a notebook of
+    :data:`eventsep.provision.RESULT_NOTEBOOKS` is selected, benchmarks other than the bundled
+    ``tiny`` need their folders under ``data_dir``.
 
     Raises
     ------
@@ -387,7 +384,9 @@ def check_profile(profile: Profile, specs: Sequence[NotebookSpec] = NOTEBOOKS) -
             f"are not in {folder or hub.cache_dir()}: {', '.join(missing)}; get them with "
             f"`eventsep download --models {profile.models}`"
         )
-    needs_data = any(spec.key in RESULTS_NOTEBOOKS for spec in specs)
+    from eventsep.provision import RESULT_NOTEBOOKS
+
+    needs_data = any(spec.key in RESULT_NOTEBOOKS for spec in specs)
     external = [b for b in profile.benchmarks if b != "tiny"]  # tiny is bundled
     if not needs_data or not external:
         return
