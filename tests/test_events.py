@@ -92,3 +92,55 @@ def test_psds_eval_reads_the_file(tmp_path) -> None:
     ev = psds_eval.PSDSEval(0.5, 0.5, 0.3, ground_truth=gt, metadata=meta)
     f1, per_class = ev.compute_macro_f_score(det[["filename", "onset", "offset", "event_label"]])
     assert f1 == pytest.approx(1.0)
+
+
+class _Detector:
+    """Dog (index 74) at p=0.9 from 0.5 s to 1.5 s of the input, nothing else."""
+
+    frames_per_second = 100.0
+
+    def detect(self, waveform, sample_rate):
+        import torch
+
+        frames = int(waveform.shape[-1] / sample_rate * 100) + 1
+        probs = torch.zeros(1, frames, 527)
+        probs[0, 50:150, 74] = 0.9
+        return probs
+
+
+def _wav(tmp_path):
+    import torch
+
+    from eventsep.audio import save_audio
+
+    path = tmp_path / "clip.wav"
+    save_audio(path, 0.1 * torch.randn(64000, generator=torch.Generator().manual_seed(0)), 32000)
+    return path
+
+
+def test_cli_detect_writes_the_event_list(tmp_path, monkeypatch, capsys) -> None:
+    from eventsep import modelsets
+    from eventsep.cli import main
+
+    monkeypatch.setattr(modelsets, "load_detector", lambda *a, **k: _Detector())
+    path, tsv = _wav(tmp_path), tmp_path / "ev" / "out.tsv"
+    argv = ["detect", str(path), "--models", "tiny-random", "--events", str(tsv)]
+    assert main(argv + ["--on", "0.6", "--off", "0.4", "--min-duration", "0.2"]) == 0
+    assert "event list:" in capsys.readouterr().out
+    assert read_events_tsv(tsv) == [("clip.wav", SoundEvent(0.5, 1.5, "Dog", 0.9))]
+    # with prompts: one list per prompt, over its class set (the ontology's dog family)
+    assert main(argv + ["--prompt", "a dog", "--prompt", "rain"]) == 0
+    assert read_events_tsv(tsv) == [("clip.wav", SoundEvent(0.5, 1.5, "a dog", 0.9))]
+
+
+def test_cli_detect_event_options_are_checked_first(tmp_path, monkeypatch, capsys) -> None:
+    from eventsep import modelsets
+    from eventsep.cli import main
+
+    def fail(*a, **k):
+        raise AssertionError("the detector must not load")
+
+    monkeypatch.setattr(modelsets, "load_detector", fail)
+    argv = ["detect", str(_wav(tmp_path)), "--events", str(tmp_path / "o.tsv")]
+    assert main(argv + ["--on", "0.2", "--off", "0.4"]) == 2
+    assert "off <= on" in capsys.readouterr().err
