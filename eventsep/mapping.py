@@ -15,6 +15,9 @@ Two methods:
     Words of prompt and synonyms are lower-cased, hyphens split, a few stop words dropped and
     reduced by a small suffix stemmer (plural and verb forms: "barks", "barking" -> "bark";
     "sneezing", "sneeze" -> "sneez"; irregular plurals like "mice", "geese", "teeth").
+    A few everyday prompt words also count as the words class names use for them
+    (:data:`_WORD_ALIASES`: "woman" as "female", "puppy" as "dog", "plane" as "airplane" and
+    "aircraft", "talking" as "speech", "eating" as "chew", ...).
     A synonym *matches* when all its words occur as whole words in the prompt. Among matching
     classes, the one whose synonym covers the most prompt words wins ("car horn" beats "car"),
     then a primary name beats a secondary synonym, then the embedding score decides. If nothing
@@ -112,6 +115,58 @@ _IRREGULAR = {
 _DOUBLE_OK = frozenset("lsz")
 #: a doubled final letter that stays after "-ing"/"-ed" is cut: l, s, z and vowels ("mooing")
 _NO_UNDOUBLE = _DOUBLE_OK | frozenset("aeiou")
+
+
+#: everyday words that name what a class name says otherwise (prompt word -> class words it
+#: also counts as); applied after stemming, to prompt words only
+_WORD_ALIASES = {
+    "woman": ("female",),
+    "lady": ("female",),
+    "girl": ("female", "child"),
+    "man": ("male",),
+    "guy": ("male",),
+    "boy": ("male", "child"),
+    "kid": ("child",),
+    "toddler": ("child",),
+    "puppy": ("dog",),
+    "pup": ("dog",),
+    "doggy": ("dog",),
+    "hound": ("dog",),
+    "kitten": ("cat",),
+    "kitty": ("cat",),
+    "cow": ("cattle",),
+    "bull": ("cattle",),
+    "hen": ("chicken",),
+    "yap": ("yip",),
+    "plane": ("airplane", "aircraft"),
+    "airliner": ("airplane", "aircraft"),
+    "automobile": ("car",),
+    "lorry": ("truck",),
+    "motorbike": ("motorcycle",),
+    "cannon": ("artillery",),
+    "phone": ("telephone",),
+    "cellphone": ("telephone",),
+    "tv": ("television",),
+    "talk": ("speech", "speak"),
+    "eat": ("chew",),
+    "drop": ("drip",),
+}
+
+
+@functools.lru_cache(maxsize=1)
+def _alias_table() -> dict[str, frozenset[str]]:
+    return {
+        _stem(k): frozenset(_stem(w) for w in v) for k, v in _WORD_ALIASES.items()
+    }
+
+
+def _with_aliases(words: set[str]) -> set[str]:
+    """``words`` plus the class words their aliases stand for (:data:`_WORD_ALIASES`)."""
+    table = _alias_table()
+    out = set(words)
+    for w in words:
+        out |= table.get(w, frozenset())
+    return out
 
 
 def check_prompt(prompt: object) -> str:
@@ -539,7 +594,7 @@ class PromptMapper:
 
     # ------------------------------------------------------------------------ default
     def _default(self, prompt: str, sims: np.ndarray, threshold: float) -> LabelMatch:
-        words = set(normalize_words(prompt))
+        words = _with_aliases(set(normalize_words(prompt)))
         coverage: dict[int, tuple[int, int]] = {}
         for i, synonyms in enumerate(_synonym_table()):
             for syn in synonyms:

@@ -75,3 +75,19 @@ def test_match_classes_needs_a_class(bad) -> None:
 def test_match_classes_suggests_close_names() -> None:
     with pytest.raises(PromptError, match="did you mean 'Dog'"):
         match_classes("Dgo")
+
+
+@pytest.mark.parametrize(
+    ("prompt", "acceptable"),
+    [
+        ("cows mooing in a field", {"Moo", "Cattle, bovinae"}),  # "mooing" -> "moo"
+        ("a woman singing", {"Female singing"}),  # woman -> female
+        ("a puppy yapping", {"Dog", "Yip", "Bark"}),  # puppy -> dog
+        ("someone eating chips", {"Chewing, mastication"}),  # eat -> chew
+        ("a plane flying overhead", {"Aircraft", "Fixed-wing aircraft, airplane"}),
+    ],
+)
+def test_word_aliases(prompt: str, acceptable: set[str]) -> None:
+    r = map_prompt(prompt)
+    assert r.label in acceptable, r.explanation
+    assert r.method == "word"
