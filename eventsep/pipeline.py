@@ -627,7 +627,8 @@ class EventSep:
         ``fusion`` replaces the result's fusion settings; ``fields`` are
         :class:`~eventsep.fusion.FusionConfig` fields changed on top (``rule="band"``,
         ``rate=0.1``, ...), so all five rules of Table 3 come from one run of the separators.
-        Returns the 32 kHz estimate, ``(samples32,)``.
+        Returns the 32 kHz estimate, ``(samples32,)``; a call's ``exclude`` is not applied
+        again (the stored estimates are from before it).
         """
         if result.audiosep_estimate is None or result.flowsep_estimate is None:
             raise ConfigError("re-fusing needs a result of mode 'both' or 'ensemble'")
