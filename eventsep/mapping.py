@@ -15,6 +15,9 @@ Two methods:
     Words of prompt and synonyms are lower-cased, hyphens split, a few stop words dropped and
     reduced by a small suffix stemmer (plural and verb forms: "barks", "barking" -> "bark";
     "sneezing", "sneeze" -> "sneez"; irregular plurals like "mice", "geese", "teeth").
+    A few everyday prompt words also count as the words class names use for them
+    (:data:`_WORD_ALIASES`: "woman" as "female", "puppy" as "dog", "plane" as "airplane" and
+    "aircraft", "talking" as "speech", "eating" as "chew", ...).
     A synonym *matches* when all its words occur as whole words in the prompt. Among matching
     classes, the one whose synonym covers the most prompt words wins ("car horn" beats "car"),
     then a primary name beats a secondary synonym, then the embedding score decides. If nothing
@@ -23,7 +26,15 @@ Two methods:
     synonyms and (b) the cosine between "the sound of <prompt>" and "the sound of <name>".
     The result also lists related classes: the other classes that matched with the same word
     coverage (e.g. *Dog* and *Bark* for "a dog barks"), best first, at most :data:`MAX_RELATED`,
-    so that a mask can follow any of them (:func:`eventsep.masks.combine_classes`).
+    and then the detector classes below each of them in the AudioSet ontology
+    (:mod:`eventsep.ontology`, at most two levels down, at most :data:`MAX_MEMBERS` in all), so
+    "dog" also follows *Bark*, *Yip*, *Howl*, *Bow-wow*, *Growling* and *Whimper (dog)*. The
+    mask follows the whole set: its SED probability is the frame-wise maximum over the members
+    (:func:`eventsep.masks.combine_classes`). ``LabelMatch.members`` says why each is there.
+    A comma in the prompt ("race car, auto racing") is part of one prompt, never a split.
+
+Explicit classes: :func:`match_classes` (``classes=[...]`` in the pipeline, ``--classes "Dog;
+Bark"`` on the command line) takes the set as named, without ontology expansion.
 
 Confidence: a name match is confident. An embedding-only decision of the default method is
 confident when its score is at least :data:`CONFIDENCE_THRESHOLD` (0.58); below it
@@ -60,8 +71,11 @@ __all__ = [
     "MAX_RELATED",
     "METHODS",
     "LabelMatch",
+    "MAX_MEMBERS",
+    "ClassMember",
     "PromptMapper",
     "check_prompt",
+    "match_classes",
     "map_prompt",
     "normalize_words",
     "label_synonyms",
@@ -75,6 +89,10 @@ PAPER_CONFIDENCE_THRESHOLD = 0.45
 TEMPLATE = "the sound of "
 #: at most this many classes in ``LabelMatch.labels``
 MAX_RELATED = 3
+#: at most this many classes in a default match after ontology expansion
+MAX_MEMBERS = 16
+#: levels of ontology descendants added to a default match (1: children only)
+ONTOLOGY_DEPTH = 2
 HF_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
 _STOP = frozenset(
@@ -95,6 +113,60 @@ _IRREGULAR = {
     "oxen": "ox",
 }
 _DOUBLE_OK = frozenset("lsz")
+#: a doubled final letter that stays after "-ing"/"-ed" is cut: l, s, z and vowels ("mooing")
+_NO_UNDOUBLE = _DOUBLE_OK | frozenset("aeiou")
+
+
+#: everyday words that name what a class name says otherwise (prompt word -> class words it
+#: also counts as); applied after stemming, to prompt words only
+_WORD_ALIASES = {
+    "woman": ("female",),
+    "lady": ("female",),
+    "girl": ("female", "child"),
+    "man": ("male",),
+    "guy": ("male",),
+    "boy": ("male", "child"),
+    "kid": ("child",),
+    "toddler": ("child",),
+    "puppy": ("dog",),
+    "pup": ("dog",),
+    "doggy": ("dog",),
+    "hound": ("dog",),
+    "kitten": ("cat",),
+    "kitty": ("cat",),
+    "cow": ("cattle",),
+    "bull": ("cattle",),
+    "hen": ("chicken",),
+    "yap": ("yip",),
+    "plane": ("airplane", "aircraft"),
+    "airliner": ("airplane", "aircraft"),
+    "automobile": ("car",),
+    "lorry": ("truck",),
+    "motorbike": ("motorcycle",),
+    "cannon": ("artillery",),
+    "phone": ("telephone",),
+    "cellphone": ("telephone",),
+    "tv": ("television",),
+    "talk": ("speech", "speak"),
+    "eat": ("chew",),
+    "drop": ("drip",),
+}
+
+
+@functools.lru_cache(maxsize=1)
+def _alias_table() -> dict[str, frozenset[str]]:
+    return {
+        _stem(k): frozenset(_stem(w) for w in v) for k, v in _WORD_ALIASES.items()
+    }
+
+
+def _with_aliases(words: set[str]) -> set[str]:
+    """``words`` plus the class words their aliases stand for (:data:`_WORD_ALIASES`)."""
+    table = _alias_table()
+    out = set(words)
+    for w in words:
+        out |= table.get(w, frozenset())
+    return out
 
 
 def check_prompt(prompt: object) -> str:
@@ -120,13 +192,13 @@ def _stem(word: str) -> str:
     w = word
     if len(w) > 4 and w.endswith("ing"):
         w = w[:-3]
-        if len(w) > 2 and w[-1] == w[-2] and w[-1] not in _DOUBLE_OK:
+        if len(w) > 2 and w[-1] == w[-2] and w[-1] not in _NO_UNDOUBLE:
             w = w[:-1]
     elif len(w) > 4 and w.endswith("ied"):
         w = w[:-3] + "y"
     elif len(w) > 4 and w.endswith("ed"):
         w = w[:-2]
-        if len(w) > 2 and w[-1] == w[-2] and w[-1] not in _DOUBLE_OK:
+        if len(w) > 2 and w[-1] == w[-2] and w[-1] not in _NO_UNDOUBLE:
             w = w[:-1]
     elif len(w) > 4 and w.endswith("ies"):
         w = w[:-3] + "y"
@@ -172,6 +244,33 @@ def label_synonyms(name: str) -> tuple[_Synonym, ...]:
 
 
 @dataclasses.dataclass(frozen=True)
+class ClassMember:
+    """One class of a match's set.
+
+    Attributes
+    ----------
+    label : str
+        AudioSet display name.
+    index : int
+        Detector output index (0-526).
+    score : float
+        Embedding score of the class for the prompt (nan for explicitly named classes).
+    reason : str
+        Why the class is in the set ("whole-word match", "child of 'Dog' in the AudioSet
+        ontology", "named in classes", ...).
+    """
+
+    label: str
+    index: int
+    score: float
+    reason: str
+
+    def __str__(self) -> str:
+        score = "" if self.score != self.score else f" {self.score:.2f}"
+        return f"{self.label}{score} ({self.reason})"
+
+
+@dataclasses.dataclass(frozen=True)
 class LabelMatch:
     """Result of mapping a prompt to AudioSet classes.
 
@@ -185,15 +284,20 @@ class LabelMatch:
         Embedding score of ``label`` in [-1, 1]: plain MiniLM cosine for ``"paper"``, the
         combined score described above for ``"default"``.
     method : str
-        Which rule decided: ``"exact"``, ``"substring"``, ``"word"`` or ``"embedding"``.
+        Which rule decided: ``"exact"``, ``"substring"``, ``"word"``, ``"embedding"`` or
+        ``"classes"`` (named explicitly, :func:`match_classes`).
     labels : tuple of str
-        Classes whose probabilities the mask should use, best first (``labels[0] == label``).
+        Classes whose probabilities the mask should use (the set; its SED probability is the
+        frame-wise maximum over them), best first (``labels[0] == label``).
     indices : tuple of int
         Their class indices.
     confident : bool
         False when nothing matched by name and the cosine is below the threshold.
     explanation : str
         One readable sentence on why.
+    members : tuple of ClassMember
+        The set with each member's score and the reason it is in it, in ``labels`` order
+        (empty when built by hand without them).
     """
 
     label: str
@@ -204,6 +308,13 @@ class LabelMatch:
     indices: tuple[int, ...]
     confident: bool
     explanation: str
+    members: tuple[ClassMember, ...] = ()
+
+    def describe(self) -> str:
+        """The set, one member a line: label, score and why it is in the set."""
+        lines = [f"{self.label!r} ({self.method}): {self.explanation}"]
+        lines += [f"  {m}" for m in self.members]
+        return "\n".join(lines)
 
 
 class _Encoder:
@@ -419,9 +530,23 @@ class PromptMapper:
 
     # ------------------------------------------------------------------------ helpers
     def _match(
-        self, idx: Sequence[int], score: float, method: str, confident: bool, why: str
+        self,
+        idx: Sequence[int],
+        score: float,
+        method: str,
+        confident: bool,
+        why: str,
+        sims: np.ndarray | None = None,
+        reasons: Sequence[str] | None = None,
     ) -> LabelMatch:
         idx = tuple(int(i) for i in idx)
+        reasons = list(reasons or [why] * len(idx))
+        members = tuple(
+            ClassMember(
+                self.labels[i], i, float("nan") if sims is None else float(sims[i]), reason
+            )
+            for i, reason in zip(idx, reasons, strict=True)
+        )
         return LabelMatch(
             label=self.labels[idx[0]],
             index=idx[0],
@@ -431,7 +556,23 @@ class PromptMapper:
             indices=idx,
             confident=confident,
             explanation=why,
+            members=members,
         )
+
+    def _expand(self, chosen: Sequence[int], reasons: list[str]) -> tuple[list[int], list[str]]:
+        """``chosen`` plus their ontology descendants (at most :data:`MAX_MEMBERS` in all)."""
+        from eventsep import ontology
+
+        out, why = list(chosen), list(reasons)
+        for parent in chosen:
+            for child, depth in ontology.detector_descendants(parent, ONTOLOGY_DEPTH):
+                if len(out) >= MAX_MEMBERS:
+                    break
+                if child not in out:
+                    out.append(child)
+                    rel = "child" if depth == 1 else "grandchild"
+                    why.append(f"{rel} of {self.labels[parent]!r} in the AudioSet ontology")
+        return out, why
 
     # -------------------------------------------------------------------------- paper
     def _paper(self, prompt: str, sims: np.ndarray, threshold: float) -> LabelMatch:
@@ -439,21 +580,21 @@ class PromptMapper:
         for i, name in enumerate(self.labels):
             if name.lower() == q:
                 why = f"{prompt!r} is the class name {name!r}"
-                return self._match([i], sims[i], "exact", True, why)
+                return self._match([i], sims[i], "exact", True, why, sims)
         for i, name in enumerate(self.labels):
             low = name.lower()
             if q in low or low in q:
                 rel = "contains" if low in q else "is contained in"
                 why = f"{prompt!r} {rel} the class name {name!r} (substring rule)"
-                return self._match([i], sims[i], "substring", True, why)
+                return self._match([i], sims[i], "substring", True, why, sims)
         i = int(np.argmax(sims))
         conf = bool(sims[i] >= threshold)
         why = f"closest class name by MiniLM cosine ({sims[i]:.2f}): {self.labels[i]!r}"
-        return self._match([i], sims[i], "embedding", conf, why)
+        return self._match([i], sims[i], "embedding", conf, why, sims)
 
     # ------------------------------------------------------------------------ default
     def _default(self, prompt: str, sims: np.ndarray, threshold: float) -> LabelMatch:
-        words = set(normalize_words(prompt))
+        words = _with_aliases(set(normalize_words(prompt)))
         coverage: dict[int, tuple[int, int]] = {}
         for i, synonyms in enumerate(_synonym_table()):
             for syn in synonyms:
@@ -469,13 +610,73 @@ class PromptMapper:
             why = f"whole-word match of {names} in {prompt!r}"
             if len(tied) > 1:
                 why += " (ordered by embedding score)"
-            return self._match(chosen, sims[chosen[0]], "word", True, why)
+            reasons = [f"its name's words occur in {prompt!r}"] * len(chosen)
+            members, reasons = self._expand(chosen, reasons)
+            return self._match(members, sims[chosen[0]], "word", True, why, sims, reasons)
         i = int(np.argmax(sims))
         conf = bool(sims[i] >= threshold)
         why = f"no class name occurs in {prompt!r}; closest by embedding score ({sims[i]:.2f})"
         if not conf:
             why += f", below the confidence threshold {threshold:.2f}"
-        return self._match([i], sims[i], "embedding", conf, why)
+            return self._match([i], sims[i], "embedding", conf, why, sims)
+        members, reasons = self._expand([i], ["closest class by embedding score"])
+        return self._match(members, sims[i], "embedding", conf, why, sims, reasons)
+
+
+def match_classes(classes: str | Sequence[str]) -> LabelMatch:
+    """A match of explicitly named AudioSet classes (no mapping, no ontology expansion).
+
+    Parameters
+    ----------
+    classes : str or sequence of str
+        Display names, case-insensitive; a string is split at ``;`` (``"Dog; Bark"``), since
+        class names themselves contain commas ("Chicken, rooster").
+
+    Returns
+    -------
+    LabelMatch
+        ``method="classes"``, confident, ``score`` nan; the set in the order given.
+
+    Raises
+    ------
+    PromptError
+        No class given, or a name that is no AudioSet class (the message suggests the closest
+        names).
+    """
+    import difflib
+
+    from eventsep.labels import label_index
+
+    if isinstance(classes, str):
+        classes = classes.split(";")
+    names = [" ".join(str(c).split()) for c in classes]
+    names = [n for n in names if n]
+    if not names:
+        raise PromptError("no class named: give AudioSet display names, e.g. 'Dog; Bark'")
+    labels = audioset_labels()
+    idx: list[int] = []
+    for name in names:
+        try:
+            i = label_index(name)
+        except KeyError:
+            close = difflib.get_close_matches(name, labels, n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise PromptError(f"{name!r} is not an AudioSet class name{hint}") from None
+        if i not in idx:
+            idx.append(i)
+    why = "classes named explicitly: " + ", ".join(repr(labels[i]) for i in idx)
+    members = tuple(ClassMember(labels[i], i, float("nan"), "named in classes") for i in idx)
+    return LabelMatch(
+        label=labels[idx[0]],
+        index=idx[0],
+        score=float("nan"),
+        method="classes",
+        labels=tuple(labels[i] for i in idx),
+        indices=tuple(idx),
+        confident=True,
+        explanation=why,
+        members=members,
+    )
 
 
 def _check_method(method: str) -> str:

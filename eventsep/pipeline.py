@@ -33,7 +33,7 @@ import functools
 import json
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -348,6 +348,10 @@ class EventSep:
         waveform: torch.Tensor,
         sample_rate: int,
         prompt: str,
+        *,
+        exclude: str | Sequence[str] = (),
+        classes: str | Sequence[str] | None = None,
+        probs: torch.Tensor | None = None,
         **overrides: Any,
     ) -> EventSepResult:
         """Separate what ``prompt`` describes from ``waveform``.
@@ -359,7 +363,19 @@ class EventSep:
         sample_rate : int
             Rate of ``waveform`` in Hz.
         prompt : str
-            Text description of the target sound.
+            Text description of the target sound (a comma is part of it: one prompt).
+        exclude : str or sequence of str
+            Negative prompts: sounds to keep out of the estimate (:mod:`eventsep.exclusion`:
+            their active frames are attenuated in the time mask, and what the separator
+            extracts for them is taken off the estimate).
+        classes : str or sequence of str, optional
+            AudioSet class names the time mask follows instead of the prompt's mapping
+            (``"Dog; Bark"`` or ``["Dog", "Bark"]``, :func:`eventsep.mapping.match_classes`);
+            the separators still get ``prompt``.
+        probs : torch.Tensor, optional
+            ``(frames, 527)`` SED probabilities of this waveform from :meth:`detect` with the
+            call's ``sed_head``, to share one detector pass between calls
+            (:func:`eventsep.stems.separate_stems`).
         **overrides
             :class:`EventSepConfig` fields for this call only (``mode="audiosep"``,
             ``mask="none"``, ``sed_head="max"``, ``fusion={"rule": "band"}``...).
@@ -373,10 +389,12 @@ class EventSep:
         PromptError, ConfigError, EmptyAudioError, NonFiniteAudioError, SilentAudioError,
         SampleRateError
         """
+        from eventsep import exclusion
         from eventsep.audio import resample
 
         cfg = self.config.replace(**overrides) if overrides else self.config
         prompt, x, sr = _check_inputs(prompt, waveform, sample_rate)
+        excluded = _check_exclude(exclude)
         self._require(cfg)
 
         timer = _Timer()
@@ -384,15 +402,17 @@ class EventSep:
         with torch.inference_mode():
             mix = resample(x.to(self.device), sr, self.sample_rate)
             with timer("mapping"):
-                match = self.map(prompt, cfg)
-            probs = None
+                match = self.map(prompt, cfg, classes=classes)
+                ex_matches = tuple(self.map(e, cfg) for e in excluded)
             skipped = _why_no_mask(match, cfg)
             if skipped:
+                probs = None
                 time_mask = TimeMask(mix, notes=(skipped,))
             else:
                 with timer("sed"):
-                    probs = self.detect(mix, cfg)
-                    time_mask = self.mask(mix, probs, match, cfg)
+                    if probs is None:
+                        probs = self.detect(mix, cfg)
+                    time_mask = self.mask(mix, probs, match, cfg, exclude=ex_matches)
             if time_mask.silent:
                 seps, estimate = Separations(), torch.zeros_like(mix)
             else:
@@ -400,6 +420,11 @@ class EventSep:
                 timer.times.update(seps.seconds)
                 with timer("fusion") if cfg.mode == "ensemble" else contextlib.nullcontext():
                     estimate = self.combine(seps, mix.shape[-1], cfg)
+                if excluded:
+                    with timer("exclude"):
+                        masked = time_mask.masked
+                        removed = [self._extract_excluded(masked, e, cfg) for e in excluded]
+                        estimate = exclusion.subtract_excluded(estimate, removed)
         timer.times["total"] = time.perf_counter() - t_start
         a, f = seps.audiosep, seps.flowsep
         notes = time_mask.notes
@@ -424,14 +449,26 @@ class EventSep:
             target_present=time_mask.target_present,
             timings=dict(timer.times),
             notes=notes,
+            exclude=excluded,
+            exclude_matches=ex_matches,
         )
 
     # ---------------------------------------------------------------- stages
-    def map(self, prompt: str, config: EventSepConfig | None = None) -> Any:
+    def map(
+        self,
+        prompt: str,
+        config: EventSepConfig | None = None,
+        classes: str | Sequence[str] | None = None,
+    ) -> Any:
         """Stage 1: the AudioSet classes ``prompt`` describes, by ``config.mapping_method``.
 
-        Returns the mapper's :class:`~eventsep.mapping.LabelMatch`.
+        Returns the mapper's :class:`~eventsep.mapping.LabelMatch`; with ``classes``, the
+        explicitly named set (:func:`eventsep.mapping.match_classes`) instead.
         """
+        if classes is not None:
+            from eventsep.mapping import match_classes
+
+            return match_classes(classes)
         cfg = config or self.config
         return self.mapper(prompt, method=cfg.mapping_method)
 
@@ -457,12 +494,15 @@ class EventSep:
         probs: torch.Tensor,
         match: Any,
         config: EventSepConfig | None = None,
+        exclude: Sequence[Any] = (),
     ) -> TimeMask:
         """Stage 3: the time mask of the matched classes, applied to ``mixture``.
 
         The matched classes are combined by a frame-wise max, turned into a mask of kind
         ``config.mask`` at ``config.threshold``, the empty-mask policy ``config.empty_mask`` is
-        applied and the frame mask is spread over the samples.
+        applied, frames of excluded sounds are attenuated
+        (:func:`eventsep.exclusion.exclusion_gate`) and the frame mask is spread over the
+        samples.
 
         Parameters
         ----------
@@ -472,8 +512,10 @@ class EventSep:
             ``(frames, 527)`` from :meth:`detect`.
         match : LabelMatch
             From :meth:`map`; its ``indices`` select the classes.
+        exclude : sequence of LabelMatch
+            Matches of negative prompts; the confident ones attenuate the mask.
         """
-        from eventsep import masks
+        from eventsep import exclusion, masks
 
         cfg = config or self.config
         fps = float(self.detector_for(cfg.sed_head).frames_per_second)
@@ -482,6 +524,10 @@ class EventSep:
         target = masks.combine_classes(class_probs, range(class_probs.shape[-1]), how="max")
         frame_mask = masks.make_mask(target, kind=cfg.mask, threshold=cfg.threshold)
         frame_mask, present = masks.resolve_empty(frame_mask, policy=cfg.empty_mask)
+        ex_idx = sorted({i for m in exclude if bool(m.confident) for i in m.indices})
+        if ex_idx:
+            ex_probs = masks.combine_classes(probs, ex_idx, how="max")
+            frame_mask = frame_mask * exclusion.exclusion_gate(target, ex_probs, cfg.threshold)
         per_sample = masks.frames_to_samples(
             frame_mask, mixture.shape[-1], self.sample_rate, frames_per_second=fps
         ).to(mixture.device, mixture.dtype)
@@ -561,6 +607,18 @@ class EventSep:
         x, sr = load_audio(path, mono=True)
         return self(x[0], sr, prompt, **overrides)
 
+    def separate_stems(
+        self, waveform: torch.Tensor, sample_rate: int, prompts: Any, **options: Any
+    ) -> Any:
+        """One stem per prompt plus the residual, one SED pass shared.
+
+        See :func:`eventsep.stems.separate_stems` (``exclude=``, ``classes=`` and config fields
+        are accepted); returns its :class:`~eventsep.stems.Stems`.
+        """
+        from eventsep.stems import separate_stems
+
+        return separate_stems(self, waveform, sample_rate, prompts, **options)
+
     def fuse(
         self, result: EventSepResult, fusion: FusionConfig | None = None, **fields: Any
     ) -> torch.Tensor:
@@ -569,7 +627,8 @@ class EventSep:
         ``fusion`` replaces the result's fusion settings; ``fields`` are
         :class:`~eventsep.fusion.FusionConfig` fields changed on top (``rule="band"``,
         ``rate=0.1``, ...), so all five rules of Table 3 come from one run of the separators.
-        Returns the 32 kHz estimate, ``(samples32,)``.
+        Returns the 32 kHz estimate, ``(samples32,)``; a call's ``exclude`` is not applied
+        again (the stored estimates are from before it).
         """
         if result.audiosep_estimate is None or result.flowsep_estimate is None:
             raise ConfigError("re-fusing needs a result of mode 'both' or 'ensemble'")
@@ -584,6 +643,14 @@ class EventSep:
             )
 
     # ---------------------------------------------------------------- helpers
+    def _extract_excluded(self, masked: torch.Tensor, prompt: str, cfg: EventSepConfig):
+        """The separator's estimate of a negative prompt, ``(samples32,)`` (AudioSep if any)."""
+        if self.audiosep is not None:
+            out = self.audiosep.extract(masked, self.sample_rate, prompt)
+            return out.placed(masked.shape[-1], self.sample_rate)
+        seps = self.separate(masked, prompt, cfg)
+        return self.combine(seps, masked.shape[-1], cfg)
+
     def _require(self, cfg: EventSepConfig) -> None:
         """Check that ``cfg`` has the components it needs; load a lazy detector it asks for."""
         need = []
@@ -635,6 +702,14 @@ def _check_inputs(prompt: object, waveform: Any, sample_rate: object) -> tuple[s
             f"waveform must be (samples,) or (channels, samples), got {tuple(x.shape)}"
         )
     return text, x, sr
+
+
+def _check_exclude(exclude: object) -> tuple[str, ...]:
+    """Negative prompts as a tuple of checked strings (one string is one prompt)."""
+    if exclude is None:
+        return ()
+    items = (exclude,) if isinstance(exclude, str) else tuple(exclude)
+    return tuple(check_prompt(e) for e in items)
 
 
 def _why_no_mask(match: Any, cfg: EventSepConfig) -> str | None:

@@ -59,6 +59,11 @@ class EventSepResult:
         ``total``).
     notes : tuple[str, ...]
         Human-readable remarks about this run (skipped stages, policies applied).
+    exclude : tuple[str, ...]
+        Negative prompts of the call (:mod:`eventsep.exclusion`); ``estimate`` has them taken
+        off, ``audiosep_estimate`` and ``flowsep_estimate`` do not.
+    exclude_matches : tuple
+        Their :class:`~eventsep.mapping.LabelMatch` es.
     """
 
     estimate: torch.Tensor
@@ -79,6 +84,8 @@ class EventSepResult:
     target_present: bool = True
     timings: Mapping[str, float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    exclude_matches: tuple[Any, ...] = ()
 
     @property
     def mask_coverage(self) -> float:
@@ -113,7 +120,20 @@ class EventSepResult:
                 "method": m.method,
                 "confident": bool(m.confident),
                 "explanation": m.explanation,
+                "members": [
+                    {
+                        "label": c.label,
+                        "index": int(c.index),
+                        "score": None if c.score != c.score else round(float(c.score), 4),
+                        "reason": c.reason,
+                    }
+                    for c in getattr(m, "members", ())
+                ],
             },
+            "exclude": [
+                {"prompt": p, "classes": list(e.labels), "confident": bool(e.confident)}
+                for p, e in zip(self.exclude, self.exclude_matches, strict=True)
+            ],
             "class_max_prob": (
                 [float(v) for v in probs.max(dim=0).values] if probs is not None else None
             ),

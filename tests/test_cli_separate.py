@@ -196,3 +196,38 @@ def test_end_to_end_tiny_random_on_example(tmp_path):
         assert any("not detected" in n for n in rep["notes"])
     else:
         assert rep["target_present"] is True and rep["mask_coverage"] > 0
+
+
+def test_stems_exclude_and_classes_from_the_command_line(tmp_path, fake_models):
+    src = _write_mixture(tmp_path / "mix.wav")
+    out = tmp_path / "out"
+    argv = ["separate", str(src), "-p", "dog barking", "-p", "cat", "-o", str(out), "-q"]
+    argv += ["--stems", "--exclude", "speech", "--classes", "Dog; Bark", "--classes", "Cat"]
+    assert main(argv) == 0
+    (pipe,) = fake_models
+    assert pipe.detector.calls == 1  # one SED pass for both prompts and the negative prompt
+    stems = [load_audio(out / f"mix_{s}.wav")[0] for s in ("dog-barking", "cat")]
+    residual, sr = load_audio(out / "mix_residual.wav")
+    mix32 = resample(load_audio(src)[0], 16000, 32000)
+    assert sr == 32000 and torch.allclose(stems[0] + stems[1] + residual, mix32, atol=1e-5)
+    rep = json.loads((out / "mix_dog-barking.json").read_text())
+    assert [c["label"] for c in rep["classes"]] == ["Dog", "Bark"]
+    assert rep["match"]["method"] == "classes"
+    assert rep["exclude"][0]["prompt"] == "speech"
+    assert rep["stems_residual"] == str(out / "mix_residual.wav")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--classes", "Dog"], "--classes given 1 times for 2"),
+        (["--classes", "Dgo", "--classes", "Cat"], "did you mean 'Dog'"),
+        (["--exclude", " "], "prompt is empty"),
+    ],
+)
+def test_bad_prompt_options_fail_before_loading(tmp_path, fake_models, capsys, extra, message):
+    src = _write_mixture(tmp_path / "mix.wav")
+    argv = ["separate", str(src), "-p", "dog", "-p", "cat", "-o", str(tmp_path / "o"), "-q"]
+    assert main(argv + extra) == 2
+    assert message in capsys.readouterr().err
+    assert fake_models == []

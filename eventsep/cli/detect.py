@@ -5,7 +5,11 @@ in seconds, peak probability. With ``--prompt`` it also prints the AudioSet clas
 maps to and where they are active. ``--json`` prints the same as one JSON object; ``--plot``
 saves Figure 2 of the paper (:func:`eventsep.plot.sed_activity`, the same figure as
 ``notebooks/01_sed_activity.ipynb``): spectrogram, class-by-frame probabilities, and the hard and
-soft time masks of the prompt's classes at the pipeline's ``tau``.
+soft time masks of the prompt's classes at the pipeline's ``tau``. ``--events out.tsv`` writes
+the event list as a DCASE detection TSV (``filename onset offset event_label confidence``, see
+:mod:`eventsep.events`): every class by hysteresis thresholds ``--on``/``--off`` with
+``--min-duration``, or with ``--prompt`` one event list per prompt (its class set, max over the
+members; ``event_label`` is the prompt).
 """
 
 from __future__ import annotations
@@ -15,7 +19,10 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from eventsep.cli.options import add_models_option
+from eventsep.events import DEFAULT_MIN_DURATION, DEFAULT_OFF, DEFAULT_ON
 from eventsep.mapping import METHODS
 from eventsep.pipeline import EventSepConfig
 from eventsep.sed import HEADS
@@ -75,6 +82,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "save Figure 2 (spectrogram, class activity, hard/soft masks at the pipeline's "
             f"tau={_DEFAULTS.threshold}); the extension picks the format (default .png)"
         ),
+    )
+    p.add_argument(
+        "--events",
+        type=Path,
+        default=None,
+        metavar="TSV",
+        help=(
+            "write the events as a DCASE detection TSV (filename, onset, offset, event_label, "
+            "confidence); with --prompt, one event list per prompt"
+        ),
+    )
+    p.add_argument(
+        "--on",
+        type=float,
+        default=DEFAULT_ON,
+        help=f"--events: probability at which an event starts ({DEFAULT_ON})",
+    )
+    p.add_argument(
+        "--off",
+        type=float,
+        default=DEFAULT_OFF,
+        help=f"--events: probability below which it ends ({DEFAULT_OFF})",
+    )
+    p.add_argument(
+        "--min-duration",
+        type=float,
+        default=DEFAULT_MIN_DURATION,
+        metavar="S",
+        help=f"--events: drop events shorter than S seconds ({DEFAULT_MIN_DURATION})",
+    )
+    p.add_argument(
+        "--min-gap",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="--events: merge events of one label less than S seconds apart (0)",
     )
     p.add_argument(
         "--target-span",
@@ -201,18 +244,40 @@ def _save_plot(
     return path
 
 
+def _write_events(args: argparse.Namespace, probs, fps: float, report: dict) -> int:
+    """Write the ``--events`` TSV; return the number of events written."""
+    from eventsep.events import find_events, write_events_tsv
+    from eventsep.labels import audioset_labels
+
+    if report["prompts"]:
+        labels: object = {p["prompt"]: p["indices"] for p in report["prompts"]}
+    else:
+        labels = audioset_labels()
+    events = find_events(
+        probs, labels, fps, args.on, args.off, args.min_duration, args.min_gap
+    )
+    write_events_tsv(args.events, events, args.file.name)
+    return len(events)
+
+
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``eventsep detect``."""
     from eventsep.audio import load_audio
+    from eventsep.events import find_events
     from eventsep.modelsets import load_detector
     from eventsep.sed import Cnn14SED
 
+    # check the event options before any model loads
+    find_events(np.zeros((1, 1)), ["x"], 1.0, args.on, args.off, args.min_duration, args.min_gap)
     waveform, sr = load_audio(args.file, Cnn14SED.sample_rate, mono=True)
     detector = load_detector(args.models, head=args.head)
     report, probs = detect_report(
         waveform[0], sr, detector, list(args.prompt), args.top, args.threshold, args.mapping
     )
     report = {"file": str(args.file), "head": args.head, "models": args.models, **report}
+    if args.events is not None:
+        report["events_tsv"] = str(args.events)
+        report["events_written"] = _write_events(args, probs, detector.frames_per_second, report)
     if args.plot is not None:
         report["plot"] = str(
             _save_plot(args, waveform[0], sr, probs, detector.frames_per_second, report)
@@ -224,4 +289,6 @@ def run(args: argparse.Namespace) -> int:
         _print_text(report, args.file)
         if args.plot is not None:
             print(f"figure: {args.plot}")
+        if args.events is not None:
+            print(f"event list: {args.events} ({report['events_written']} events)")
     return 0

@@ -6,6 +6,12 @@ FlowSep span, timings, settings); ``--residual`` adds ``<name>_<prompt-slug>_res
 (mixture minus estimate, at 32 kHz). Models load once for all files and prompts. Files appear only
 when complete (written to a temporary name, then renamed). Defaults come from
 :class:`eventsep.pipeline.EventSepConfig`.
+
+``--exclude P`` (repeatable) keeps the sounds P describes out of every estimate
+(:mod:`eventsep.exclusion`); ``--classes "Dog; Bark"`` (once per ``--prompt``, in order) names the
+AudioSet classes the time mask follows; ``--stems`` separates all prompts of a file in one pass
+(one SED pass shared, :mod:`eventsep.stems`) and writes ``<name>_<prompt-slug>.wav`` per prompt
+plus ``<name>_residual.wav`` (mixture minus the sum of the stems).
 """
 
 from __future__ import annotations
@@ -65,6 +71,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         required=True,
         help="text description of the target sound; repeat for several prompts",
+    )
+    p.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="P",
+        help="negative prompt: a sound to keep out of the estimate (repeatable)",
+    )
+    p.add_argument(
+        "--classes",
+        action="append",
+        default=None,
+        metavar="NAMES",
+        help=(
+            "AudioSet classes the time mask follows instead of the prompt's mapping, separated "
+            "by ';' (e.g. \"Dog; Bark\"); give it once per --prompt, in the same order"
+        ),
+    )
+    p.add_argument(
+        "--stems",
+        action="store_true",
+        help=(
+            "one pass per file for all prompts: a stem per prompt plus <name>_residual.wav "
+            "(mixture minus the sum of the stems)"
+        ),
     )
     p.add_argument(
         "-o",
@@ -131,6 +162,44 @@ def _config(args: argparse.Namespace):  # noqa: ANN202 - EventSepConfig, importe
     )
 
 
+def _classes(values: list[str] | None, n: int) -> list[str | None]:
+    """``--classes`` per prompt: none given, or exactly one per ``--prompt``."""
+    if not values:
+        return [None] * n
+    if len(values) != n:
+        raise ConfigError(
+            f"--classes given {len(values)} times for {n} --prompt values; give it once per "
+            "prompt, in the same order"
+        )
+    from eventsep.mapping import match_classes
+
+    for v in values:
+        match_classes(v)  # an unknown class name fails before any model loads
+    return list(values)
+
+
+def _separate(pipe, path: Path, prompts, classes, exclude, stems: bool):  # noqa: ANN202
+    """Results of every prompt on one file: one pass with ``stems``, else a call per prompt."""
+    from eventsep.audio import load_audio
+
+    x, sr = load_audio(path, mono=True)
+    if stems:
+        out = pipe.separate_stems(x[0], sr, prompts, exclude=exclude, classes=classes)
+        return _StemResults(out)
+    return [
+        pipe(x[0], sr, p, exclude=exclude, classes=c) for p, c in zip(prompts, classes, strict=True)
+    ]
+
+
+class _StemResults(list):
+    """The per-prompt results of a :class:`~eventsep.stems.Stems` plus its residual."""
+
+    def __init__(self, stems) -> None:  # noqa: ANN001
+        super().__init__(stems.results)
+        self.residual = stems.residual
+        self.sample_rate = stems.sample_rate
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``eventsep separate``; return the exit code.
 
@@ -150,6 +219,12 @@ def run(args: argparse.Namespace) -> int:
             raise PromptError("empty --prompt: describe the sound to separate, e.g. 'dog barking'")
     if len({prompt_slug(p) for p in prompts}) != len(prompts):
         raise ConfigError("two --prompt values give the same output name; make them differ")
+    if args.stems and "residual" in {prompt_slug(p) for p in prompts}:
+        raise ConfigError("with --stems no --prompt may be named 'residual' (the residual's file)")
+    classes = _classes(args.classes, len(prompts))
+    from eventsep.mapping import check_prompt
+
+    exclude = [check_prompt(e) for e in args.exclude]
     config = _config(args)
 
     jobs: list[tuple[Path, Path | None]] = []
@@ -173,8 +248,11 @@ def run(args: argparse.Namespace) -> int:
     written = 0
     bar = tqdm(jobs, desc="separating", unit="file", disable=args.quiet or None, file=sys.stderr)
     for f, root in bar:
-        for prompt in prompts:
-            result = pipe.separate_file(f, prompt)
+        results = _separate(pipe, f, prompts, classes, exclude, args.stems)
+        if args.stems:
+            residual_path = output_stem(f, root, out, "residual")
+            residual_path = residual_path.with_name(residual_path.name + ".wav")
+        for prompt, result in zip(prompts, results, strict=True):
             stem = output_stem(f, root, out, prompt)
             wav = stem.with_name(stem.name + ".wav")
             report = {
@@ -185,6 +263,8 @@ def run(args: argparse.Namespace) -> int:
             }
             estimate = result.estimate.detach().to("cpu", torch.float32)
             residual = None
+            if args.stems:
+                report["stems_residual"] = str(residual_path)
             if args.residual:
                 residual = result.residual.detach().to("cpu", torch.float32)
                 res_path = stem.with_name(stem.name + "_residual.wav")
@@ -198,6 +278,10 @@ def run(args: argparse.Namespace) -> int:
             if not args.quiet:
                 flag = "" if result.target_present else "  (target not detected)"
                 tqdm.write(f"{wav}  <- {result.match.label}{flag}", file=sys.stderr)
+        if args.stems:
+            save_audio(residual_path, results.residual.to(torch.float32), results.sample_rate)
+            if not args.quiet:
+                tqdm.write(f"{residual_path}  <- residual", file=sys.stderr)
     if not args.quiet:
         print(f"wrote {written} estimate(s) to {out}", file=sys.stderr)
     return 0
