@@ -1,6 +1,7 @@
 # EventSep on a CUDA 12.8 GPU host:
 #   docker build -t eventsep .                                  # code + pins
-#   docker build -t eventsep --build-arg DOWNLOAD_WEIGHTS=1 .   # also bake all weights in
+#   docker build -t eventsep --build-arg DOWNLOAD_WEIGHTS=1 .   # also bake in the weights both
+#       protocols use (`eventsep download --all`: no fallback copies)
 #   docker run --gpus all -v $PWD/figures:/app/figures -v /data:/data \
 #       -e EVENTSEP_DATA=/data eventsep                         # make reproduce (paper profile)
 FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04

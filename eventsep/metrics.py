@@ -16,11 +16,14 @@ AudioSep and EventSep papers:
   count it (:func:`summarize`).
 * ``clap_score`` is the cosine between the L2-normalised CLAP text and audio embeddings and
   ``clap_score_a`` the cosine between the audio embeddings of estimate and reference
-  (CLAPScore, arXiv 2407.04936). Audio is resampled to 48 kHz, the rate the CLAP audio encoder was
-  trained on. The embedding is deterministic: the clip is cut into consecutive 10 s windows (the
-  last one may be shorter and is repeat-padded by the CLAP feature extractor, as CLAP does for
-  short clips), each window is embedded and L2-normalised, the window embeddings are averaged with
-  weights proportional to their lengths, and the mean is L2-normalised again. No random crop.
+  (CLAPScore, arXiv 2407.04936), computed by a :class:`ClapScorer` with the original LAION-CLAP
+  checkpoints (:mod:`eventsep.clap`) under one of two protocols. ``"corrected"``: the
+  music_speech_audioset 89.98 HTSAT-base model for both scores; audio resampled to 48 kHz, the
+  rate the CLAP audio encoder was trained on; consecutive 10 s windows (the last one may be
+  shorter and is repeat-padded, as CLAP does for short clips), each embedded and L2-normalised,
+  averaged with weights proportional to their lengths, normalised again. No random crop.
+  ``"authors"``: 630k-fusion-best for CLAPScore, 630k-audioset-best for CLAPScore-A, the 32 kHz
+  samples read as 48 kHz and repeat-padded to 10 s (shared/AUTHORS_PROTOCOL.md §5.1-5.2).
 """
 
 from __future__ import annotations
@@ -37,9 +40,11 @@ import torch
 from eventsep.errors import AudioError
 
 __all__ = [
+    "CLAP_PROTOCOLS",
     "CLAP_SAMPLE_RATE",
     "CLAP_WINDOW_SECONDS",
     "ClapScorer",
+    "check_clap_protocol",
     "IntelligibilityResult",
     "MetricSummary",
     "clap_score",
@@ -275,32 +280,67 @@ def summarize(values: Iterable[float | None]) -> MetricSummary:
 
 
 # ------------------------------------------------------------------- CLAP
+CLAP_PROTOCOLS: tuple[str, ...] = ("corrected", "authors")
+"""Protocols a :class:`ClapScorer` implements (model choice and input handling)."""
+CLAP_MAX_TOKENS = 77
+"""Prompt length in RoBERTa tokens (LAION's tokenizer pads/truncates to 77)."""
+
+
+def check_clap_protocol(protocol: str) -> str:
+    """Return ``protocol`` if a :class:`ClapScorer` implements it.
+
+    Raises
+    ------
+    ConfigError
+        Any other name.
+    """
+    from eventsep.errors import ConfigError
+
+    if protocol not in CLAP_PROTOCOLS:
+        raise ConfigError(
+            f"unknown CLAP protocol {protocol!r}; use one of {', '.join(CLAP_PROTOCOLS)}"
+        )
+    return protocol
+
+
 class ClapScorer:
-    """Holds a transformers ``ClapModel``, its feature extractor and tokenizer once.
+    """CLAPScore and CLAPScore-A with LAION-CLAP checkpoints, under one protocol.
+
+    ``protocol="corrected"``: one model for both scores (the music_speech_audioset 89.98
+    HTSAT-base for real weights); the estimate is resampled to 48 kHz and embedded in
+    consecutive 10 s windows whose embeddings are averaged (weights = window lengths).
+    ``protocol="authors"``: ``model`` (630k-fusion-best, fused HTSAT-tiny) for CLAPScore and
+    ``model_a`` (630k-audioset-best, HTSAT-tiny) for CLAPScore-A; the 32 kHz samples are read as
+    48 kHz and repeat-padded to 480,000 samples (:mod:`eventsep.clap.inputs`).
 
     Parameters
     ----------
-    model : transformers.ClapModel
-    feature_extractor : transformers.ClapFeatureExtractor
-        Must produce 48 kHz log-mel features matching ``model``.
+    model : eventsep.clap.LaionClap
+        Text tower and audio tower of CLAPScore.
     tokenizer : transformers tokenizer
-        RoBERTa-style tokenizer of the text tower.
+        RoBERTa tokenizer of the text tower.
+    model_a : LaionClap, optional
+        Audio tower of CLAPScore-A; default ``model``.
+    protocol : {"corrected", "authors"}
     device : str or torch.device, optional
     batch_size : int
-        Number of 10 s windows embedded per forward pass.
+        Windows embedded per forward pass.
     """
 
     def __init__(
         self,
         model: Any,
-        feature_extractor: Any,
         tokenizer: Any,
+        *,
+        model_a: Any | None = None,
+        protocol: str = "corrected",
         device: str | torch.device | None = None,
         batch_size: int = 8,
     ) -> None:
+        self.protocol = check_clap_protocol(protocol)
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.model = model.eval().to(self.device)
-        self.feature_extractor = feature_extractor
+        self.model_a = self.model if model_a is None else model_a.eval().to(self.device)
         self.tokenizer = tokenizer
         self.batch_size = int(batch_size)
         self._text_cache: dict[str, torch.Tensor] = {}
@@ -308,68 +348,57 @@ class ClapScorer:
     # ---------------------------------------------------------- builders
     @classmethod
     def from_pretrained(
-        cls, path: str | None = None, device: str | torch.device | None = None
+        cls, protocol: str = "corrected", device: str | torch.device | None = None
     ) -> ClapScorer:
-        """Load the music_speech HTSAT-base CLAP (``laion/larger_clap_music_and_speech``).
+        """The real scorer of ``protocol``, from the cache (:data:`eventsep.modelsets.PAPER`).
 
-        Parameters
-        ----------
-        path : str, optional
-            A local transformers snapshot; default ``eventsep.hub.get("clap-music-speech-hf")``
-            (raises :class:`~eventsep.errors.WeightsNotFoundError` offline when absent).
+        Raises
+        ------
+        WeightsNotFoundError
+            A checkpoint is missing and cannot be downloaded.
+        HashMismatchError
+            A cached file does not match its catalogued hash (checked before it is read).
         """
-        from transformers import AutoTokenizer, ClapFeatureExtractor, ClapModel
+        from transformers import AutoTokenizer
 
-        if path is None:
-            from eventsep import hub
-            from eventsep.modelsets import PAPER
+        from eventsep import hub
+        from eventsep.clap import load_laion_checkpoint
+        from eventsep.modelsets import PAPER
 
-            path = str(hub.get(PAPER.metrics.clap))
-        model = ClapModel.from_pretrained(path)
-        fe = ClapFeatureExtractor.from_pretrained(path)
-        tok = AutoTokenizer.from_pretrained(path)
-        return cls(model, fe, tok, device=device)
+        check_clap_protocol(protocol)
+        files = PAPER.metrics
+        if protocol == "corrected":
+            model = load_laion_checkpoint(hub.get(files.clap), "htsat-base", fusion=False)
+            tok = AutoTokenizer.from_pretrained(str(hub.get(files.tokenizer)))
+            return cls(model, tok, protocol=protocol, device=device)
+        fused = load_laion_checkpoint(hub.get(files.clap_fusion), "htsat-tiny", fusion=True)
+        plain = load_laion_checkpoint(hub.get(files.clap_audioset), "htsat-tiny", fusion=False)
+        tok = AutoTokenizer.from_pretrained(str(hub.get(files.tokenizer)))
+        return cls(fused, tok, model_a=plain, protocol=protocol, device=device)
 
     @classmethod
-    def tiny_random(cls, seed: int = 0, device: str | torch.device | None = None) -> ClapScorer:
-        """A tiny CLAP with seeded random weights (a few thousand parameters) for tests and CI.
+    def tiny_random(
+        cls,
+        seed: int = 0,
+        device: str | torch.device | None = None,
+        protocol: str = "corrected",
+    ) -> ClapScorer:
+        """Tiny seeded random CLAP(s) with the real front ends, offline (tests, CI).
 
-        The audio tower keeps the real front end (48 kHz, 64 mels, 1001 frames per 10 s,
-        ``spec_size`` 256) so the windowing and resampling paths are the real ones.
+        Same structure choices as the real scorer: one unfused model for ``"corrected"``; a
+        fused model for CLAPScore and an unfused one for CLAPScore-A for ``"authors"``.
         """
-        from transformers import ClapConfig, ClapFeatureExtractor, ClapModel
-
+        from eventsep.clap import LaionClap
         from eventsep.tiny import tiny_tokenizer
 
+        check_clap_protocol(protocol)
         tok = tiny_tokenizer("roberta")
-        audio = dict(
-            patch_embeds_hidden_size=8,
-            depths=[1, 1],
-            num_attention_heads=[1, 2],
-            hidden_size=16,
-            window_size=8,
-            spec_size=256,
-            num_mel_bins=64,
-            projection_dim=16,
-            enable_fusion=False,
-            num_classes=4,
-        )
-        text = dict(
-            vocab_size=len(tok),
-            hidden_size=16,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            intermediate_size=32,
-            max_position_embeddings=80,
-            projection_dim=16,
-            pad_token_id=tok.pad_token_id,
-        )
-        config = ClapConfig(text_config=text, audio_config=audio, projection_dim=16)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = ClapModel(config)
-        fe = ClapFeatureExtractor(truncation="rand_trunc", padding="repeatpad")
-        return cls(model, fe, tok, device=device)
+        if protocol == "corrected":
+            model = LaionClap.tiny_random(fusion=False, seed=seed, vocab_size=len(tok))
+            return cls(model, tok, protocol=protocol, device=device)
+        fused = LaionClap.tiny_random(fusion=True, seed=seed, vocab_size=len(tok))
+        plain = LaionClap.tiny_random(fusion=False, seed=seed + 1, vocab_size=len(tok))
+        return cls(fused, tok, model_a=plain, protocol=protocol, device=device)
 
     # -------------------------------------------------------- embeddings
     @torch.inference_mode()
@@ -378,95 +407,123 @@ class ClapScorer:
         items = [texts] if isinstance(texts, str) else list(texts)
         missing = [t for t in dict.fromkeys(items) if t not in self._text_cache]
         if missing:
-            enc = self.tokenizer(missing, padding=True, truncation=True, return_tensors="pt")
-            enc = {k: v.to(self.device) for k, v in enc.items() if k != "token_type_ids"}
-            out = self.model.get_text_features(**enc)
-            emb = out.pooler_output if hasattr(out, "pooler_output") else out
-            emb = torch.nn.functional.normalize(emb.float(), dim=-1).cpu()
-            for t, e in zip(missing, emb, strict=True):
+            enc = self.tokenizer(
+                missing,
+                padding=True,
+                truncation=True,
+                max_length=CLAP_MAX_TOKENS,
+                return_tensors="pt",
+            )
+            emb = self.model.text_embedding(
+                enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
+            )
+            for t, e in zip(missing, emb.float().cpu(), strict=True):
                 self._text_cache[t] = e
         return torch.stack([self._text_cache[t] for t in items])
 
     @torch.inference_mode()
-    def audio_embedding(self, waveform: ArrayLike, sample_rate: int) -> torch.Tensor:
-        """Deterministic L2-normalised audio embeddings.
+    def audio_embedding(
+        self, waveform: ArrayLike, sample_rate: int, *, tower: str = "clap"
+    ) -> torch.Tensor:
+        """L2-normalised audio embeddings under the scorer's input handling.
 
         Parameters
         ----------
         waveform : array or Tensor, shape (samples,) or (batch, samples)
         sample_rate : int
-            Hz; resampled to 48 kHz.
+            Hz. ``"corrected"`` resamples to 48 kHz; ``"authors"`` ignores it (the samples
+            are read as 48 kHz, as in the authors' benchmark).
+        tower : {"clap", "clap_a"}
+            Which model's audio tower (they differ under ``"authors"``).
 
         Returns
         -------
         Tensor, shape (dim,) or (batch, dim), float32 on CPU
-            Length-weighted mean of the normalised embeddings of consecutive 10 s windows,
-            normalised again.
         """
-        from eventsep.audio import resample
+        from eventsep.clap import authors_input, corrected_windows
 
+        model = self.model if tower == "clap" else self.model_a
         x = _to_tensor(waveform).float()
         single = x.ndim == 1
         if single:
             x = x[None]
         if x.ndim != 2 or x.shape[-1] == 0:
             raise AudioError(f"expected (samples,) or (batch, samples), got {tuple(x.shape)}")
-        if sample_rate != CLAP_SAMPLE_RATE:
-            x = resample(x, int(sample_rate), CLAP_SAMPLE_RATE)
-        win = int(CLAP_WINDOW_SECONDS * CLAP_SAMPLE_RATE)
-        windows: list[np.ndarray] = []
-        owner: list[int] = []
-        weight: list[float] = []
-        for b, row in enumerate(x.numpy()):
-            for start in range(0, row.shape[-1], win):
-                chunk = row[start : start + win]
-                windows.append(chunk)
-                owner.append(b)
-                weight.append(chunk.shape[-1] / win)
-        embs = []
-        for i in range(0, len(windows), self.batch_size):
-            feats = self.feature_extractor(
-                windows[i : i + self.batch_size],
-                sampling_rate=CLAP_SAMPLE_RATE,
-                truncation="rand_trunc",
-                padding="repeatpad",
-                return_tensors="pt",
-            )
-            out = self.model.get_audio_features(
-                input_features=feats["input_features"].to(self.device),
-                is_longer=feats["is_longer"].to(self.device) if "is_longer" in feats else None,
-            )
-            emb = out.pooler_output if hasattr(out, "pooler_output") else out
-            embs.append(torch.nn.functional.normalize(emb.float(), dim=-1).cpu())
-        all_emb = torch.cat(embs)
-        owners = torch.tensor(owner)
-        weights = torch.tensor(weight, dtype=torch.float32)[:, None]
-        pooled = torch.zeros(x.shape[0], all_emb.shape[-1])
-        pooled.index_add_(0, owners, all_emb * weights)
+        if self.protocol == "authors":
+            windows = authors_input(x)
+            owner = torch.arange(x.shape[0])
+            weight = torch.ones(x.shape[0])
+        else:
+            windows, owner, weight = corrected_windows(x, int(sample_rate))
+        embs = torch.cat(
+            [
+                model.audio_embedding(windows[i : i + self.batch_size]).float().cpu()
+                for i in range(0, windows.shape[0], self.batch_size)
+            ]
+        )
+        pooled = torch.zeros(x.shape[0], embs.shape[-1])
+        pooled.index_add_(0, owner, embs * weight[:, None])
         pooled = torch.nn.functional.normalize(pooled, dim=-1)
         return pooled[0] if single else pooled
 
-    # ------------------------------------------------------------ scores
-    def score(
-        self, estimate: ArrayLike, text: str | Sequence[str] | torch.Tensor, sample_rate: int
-    ) -> torch.Tensor:
-        """CLAPScore: cosine of text and audio embeddings; shape () or (batch,), float32."""
-        audio = self.audio_embedding(estimate, sample_rate)
+    def _text(self, text: str | Sequence[str] | torch.Tensor) -> torch.Tensor:
         if isinstance(text, torch.Tensor):
-            t = torch.nn.functional.normalize(text.detach().float().cpu(), dim=-1)
-        else:
-            t = self.text_embedding(text)
+            return torch.nn.functional.normalize(text.detach().float().cpu(), dim=-1)
+        return self.text_embedding(text)
+
+    @staticmethod
+    def _cos_text(audio: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         if audio.ndim == 1:
             return (audio * t.reshape(-1)).sum()
         return (audio * t.reshape(-1, audio.shape[-1])).sum(-1)
 
+    # ------------------------------------------------------------ scores
+    def score(
+        self, estimate: ArrayLike, prompt: str | Sequence[str] | torch.Tensor, sample_rate: int
+    ) -> torch.Tensor:
+        """CLAPScore: cosine of text and audio embeddings; shape () or (batch,), float32."""
+        return self._cos_text(self.audio_embedding(estimate, sample_rate), self._text(prompt))
+
     def score_a(self, estimate: ArrayLike, reference: ArrayLike, sample_rate: int) -> torch.Tensor:
         """CLAPScore-A: cosine of the estimate's and reference's audio embeddings."""
         est, ref = _pair(estimate, reference)
-        both = self.audio_embedding(torch.stack([est, ref]).reshape(-1, est.shape[-1]), sample_rate)
+        rows = torch.stack([est, ref]).reshape(-1, est.shape[-1])
+        both = self.audio_embedding(rows, sample_rate, tower="clap_a")
         n = both.shape[0] // 2
         cos = (both[:n] * both[n:]).sum(-1)
         return cos[0] if est.ndim == 1 else cos.reshape(est.shape[:-1])
+
+    def scores(
+        self,
+        estimate: ArrayLike,
+        reference: ArrayLike,
+        prompt: str | Sequence[str] | torch.Tensor,
+        sample_rate: int,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(CLAPScore, CLAPScore-A)``, with one audio pass where both use the same model.
+
+        Parameters
+        ----------
+        estimate, reference : array or Tensor, shape (samples,) or (batch, samples)
+        prompt : str, sequence of str (one per row), or Tensor of text embeddings
+        sample_rate : int
+
+        Returns
+        -------
+        tuple of Tensor, each shape () or (batch,)
+        """
+        if self.model_a is not self.model:
+            return self.score(estimate, prompt, sample_rate), self.score_a(
+                estimate, reference, sample_rate
+            )
+        est, ref = _pair(estimate, reference)
+        rows = torch.stack([est, ref]).reshape(-1, est.shape[-1])
+        both = self.audio_embedding(rows, sample_rate)
+        n = both.shape[0] // 2
+        est_emb = both[:n] if est.ndim > 1 else both[0]
+        clap = self._cos_text(est_emb, self._text(prompt))
+        cos = (both[:n] * both[n:]).sum(-1)
+        return clap, (cos[0] if est.ndim == 1 else cos.reshape(est.shape[:-1]))
 
 
 @functools.lru_cache(maxsize=1)
@@ -489,7 +546,7 @@ def clap_score(
     sample_rate : int
         Hz of ``estimate``.
     model : ClapScorer, optional
-        Default: the music_speech CLAP from the cache (loaded once).
+        Default: the corrected-protocol scorer from the cache (loaded once).
 
     Returns
     -------

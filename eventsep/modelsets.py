@@ -137,15 +137,39 @@ class MapperFiles(_Role):
 
 @dataclass(frozen=True)
 class MetricFiles(_Role):
-    """Models the evaluation metrics load (:mod:`eventsep.metrics`), not the pipeline.
+    """Models the evaluation metrics load (:class:`eventsep.metrics.ClapScorer`), not the pipeline.
 
     Attributes
     ----------
     clap : str
-        The CLAP model of CLAPScore and CLAPScore-A.
+        LAION-CLAP music_speech_audioset 89.98 (HTSAT-base): both CLAP scores of the
+        ``"corrected"`` protocol.
+    clap_fusion : str
+        LAION-CLAP 630k-fusion-best (fused HTSAT-tiny): CLAPScore of the ``"authors"`` protocol.
+    clap_audioset : str
+        LAION-CLAP 630k-audioset-best (HTSAT-tiny): CLAPScore-A of the ``"authors"`` protocol.
+    tokenizer : str
+        The RoBERTa tokenizer of the CLAP text towers.
     """
 
     clap: str
+    clap_fusion: str
+    clap_audioset: str
+    tokenizer: str
+
+    def for_protocol(self, protocol: str) -> tuple[str, ...]:
+        """Catalogue names the scorer of ``protocol`` reads, in the order it reads them.
+
+        Raises
+        ------
+        ConfigError
+            Unknown protocol.
+        """
+        from eventsep.metrics import check_clap_protocol
+
+        if check_clap_protocol(protocol) == "corrected":
+            return (self.clap, self.tokenizer)
+        return (self.clap_fusion, self.clap_audioset, self.tokenizer)
 
 
 @dataclass(frozen=True)
@@ -165,7 +189,7 @@ class ModelSet:
     detector, audiosep, flowsep : DetectorFiles, AudioSepFiles, FlowSepFiles or None
         The pipeline's models.
     metrics : MetricFiles or None
-        The CLAP metric model (``None``: a tiny random CLAP).
+        The CLAP metric models of both protocols (``None``: tiny random CLAPs).
     """
 
     name: str
@@ -187,9 +211,14 @@ class ModelSet:
         return _unique(n for role in roles if role is not None for n in role.names())
 
     def files(self) -> tuple[str, ...]:
-        """Every catalogue name the set needs: the pipeline's plus the metric models'."""
+        """Every catalogue name the set needs: the pipeline's plus the metric models' (both
+        protocols), without the fallbacks (:attr:`eventsep.hub.Checkpoint.fallback`), which are
+        fetched only when needed."""
+        from eventsep import hub
+
         extra = self.metrics.names() if self.metrics is not None else ()
-        return _unique((*self.pipeline_files(), *extra))
+        names = _unique((*self.pipeline_files(), *extra))
+        return tuple(n for n in names if not hub.entry(n).fallback)
 
 
 def _unique(names: Any) -> tuple[str, ...]:
@@ -213,7 +242,12 @@ MODEL_SETS: Mapping[str, ModelSet] = MappingProxyType(
                 vocoder="flowsep-bigvgan",
                 text_encoder="flan-t5-large",
             ),
-            metrics=MetricFiles(clap="clap-music-speech-hf"),
+            metrics=MetricFiles(
+                clap="clap-music-speech",
+                clap_fusion="clap-630k-fusion",
+                clap_audioset="clap-630k-audioset",
+                tokenizer="roberta-base",
+            ),
         ),
         "tiny-random": ModelSet(
             name="tiny-random",
@@ -369,24 +403,35 @@ def _load(
     return model.to(device) if device is not None else model
 
 
-def load_clap_scorer(models: str | os.PathLike[str], *, device: str | Any | None = None) -> Any:
-    """The CLAP scorer of the metrics for ``models`` (a :class:`eventsep.metrics.ClapScorer`).
+def load_clap_scorer(
+    models: str | os.PathLike[str],
+    *,
+    protocol: str = "corrected",
+    device: str | Any | None = None,
+) -> Any:
+    """The CLAP scorer of the metrics for ``models`` under ``protocol``.
 
-    A tiny random CLAP for ``"tiny-random"``; the real one otherwise, read from the set's cache.
+    Returns an :class:`eventsep.metrics.ClapScorer` with ``score(estimate, prompt,
+    sample_rate)``, ``score_a(estimate, reference, sample_rate)`` and ``scores(estimate,
+    reference, prompt, sample_rate) -> (clap, clap_a)``.
+
+    ``"corrected"``: both scores with LAION-CLAP music_speech_audioset 89.98 (HTSAT-base), audio
+    resampled to 48 kHz. ``"authors"``: CLAPScore with 630k-fusion-best, CLAPScore-A with
+    630k-audioset-best, the 32 kHz samples read as 48 kHz and repeat-padded to 10 s. For
+    ``"tiny-random"``: tiny seeded CLAPs with the same structure choices, offline.
 
     Raises
     ------
     ConfigError
-        Unknown model set.
+        Unknown model set or protocol.
     WeightsNotFoundError
-        The CLAP checkpoint is missing and cannot be downloaded.
+        A CLAP checkpoint is missing and cannot be downloaded.
     """
-    from eventsep import hub
-    from eventsep.metrics import ClapScorer
+    from eventsep.metrics import ClapScorer, check_clap_protocol
 
+    check_clap_protocol(protocol)
     model_set, folder = resolve(models)
     if model_set.metrics is None:
-        return ClapScorer.tiny_random(device=device)
+        return ClapScorer.tiny_random(device=device, protocol=protocol)
     with cache_folder(folder):
-        path = hub.get(model_set.metrics.clap)
-    return ClapScorer.from_pretrained(str(path), device=device)
+        return ClapScorer.from_pretrained(protocol=protocol, device=device)

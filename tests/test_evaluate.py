@@ -247,7 +247,7 @@ def test_cli_models_folder_is_recorded_and_used_for_clap(tmp_path: Path, capsys)
     argv = [*base, "--models", str(folder), "--metrics", "clap", "--out", str(tmp_path / "r2")]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "clap-music-speech-hf" in err and str(folder) in err
+    assert "clap-music-speech" in err and str(folder) in err
 
 
 def test_second_writer_stops_before_loading_models(tmp_path: Path, monkeypatch, capsys) -> None:

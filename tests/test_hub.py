@@ -19,7 +19,8 @@ REQUIRED = {
     "pann-cnn14-att",
     "audiosep-base",
     "clap-music-speech",
-    "clap-music-speech-hf",
+    "clap-630k-fusion",
+    "clap-630k-audioset",
     "roberta-base",
     "flowsep-v2",
     "flowsep-vae",
@@ -38,6 +39,75 @@ def test_catalogue_lists_every_checkpoint_the_method_needs():
             assert f.url.startswith("https://"), f.url
             if f.sha256 is not None:
                 assert len(f.sha256) == 64 and int(f.sha256, 16) >= 0
+
+
+def test_every_remote_url_is_pinned_to_a_commit():
+    import re
+
+    for ck in hub.CATALOGUE.values():
+        for f in ck.files:
+            if "huggingface.co" in f.url:
+                assert re.search(r"/resolve/[0-9a-f]{40}/", f.url), f.url
+            elif "github.com" in f.url:
+                assert re.search(r"/raw/[0-9a-f]{40}/", f.url), f.url
+            else:
+                assert f.url.startswith("https://zenodo.org/records/"), f.url
+
+
+def test_panns_files_carry_a_hash_and_the_clap_metric_is_the_original():
+    att = hub.entry("pann-cnn14-att").files[0]
+    assert att.md5 == "c8281ca2b9967244b91d557aa941e8ca" and att.known_hash.startswith("md5:")
+    mx = hub.entry("pann-cnn14-max").files[0]
+    assert mx.sha256.startswith("dd3b4043") and mx.size == 327_428_481
+    assert "clap-music-speech-hf" not in hub.CATALOGUE  # not shown to hold the 89.98 weights
+    for name in ("clap-music-speech", "clap-630k-fusion", "clap-630k-audioset"):
+        assert "lukewys/laion_clap" in hub.entry(name).files[0].url
+    # no published hash for the 630k files: said so in the entry, not invented
+    for name in ("clap-630k-fusion", "clap-630k-audioset"):
+        assert hub.entry(name).files[0].sha256 is None
+        assert "not published" in hub.entry(name).source
+
+
+def test_download_all_skips_the_fallbacks_only():
+    assert set(hub.CATALOGUE) - set(hub.DEFAULT_DOWNLOADS) == {"flowsep-vae", "flowsep-bigvgan"}
+    assert all(hub.entry(n).fallback for n in ("flowsep-vae", "flowsep-bigvgan"))
+
+
+def test_md5_mismatch_stops_before_anything_is_unpickled(tmp_path, monkeypatch):
+    """A local file whose md5 differs: one-line typed error, no torch.load, no file kept."""
+    import torch
+
+    monkeypatch.delenv("EVENTSEP_OFFLINE")
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    src = tmp_path / "Cnn14_DecisionLevelAtt_mAP=0.425.pth"
+    torch.save({"model": {}}, src)
+    url = src.as_uri()
+    att = hub.entry("pann-cnn14-att")
+    fake = hub.Checkpoint(
+        **{
+            **att.__dict__,
+            "files": (hub.RemoteFile(src.name, url, md5=att.files[0].md5),),
+        }
+    )
+    monkeypatch.setitem(hub._CATALOGUE_DICT, "pann-cnn14-att", fake)
+
+    def no_unpickling(*args, **kwargs):
+        raise AssertionError("torch.load called before the hash was checked")
+
+    monkeypatch.setattr(torch, "load", no_unpickling)
+    from eventsep.sed import Cnn14SED
+
+    with pytest.raises(HashMismatchError) as info:
+        Cnn14SED.from_pretrained(head="att")
+    assert "\n" not in str(info.value) and "md5:c8281ca2" in str(info.value)
+    assert not hub.local_path("pann-cnn14-att").exists()
+    # the same bytes put in the cache by hand: refused before loading too
+    target = hub.local_path("pann-cnn14-att")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(src.read_bytes())
+    monkeypatch.setenv("EVENTSEP_OFFLINE", "1")
+    with pytest.raises(HashMismatchError, match="md5"):
+        Cnn14SED.from_pretrained(head="att")
 
 
 def test_catalogue_facts_from_reference():

@@ -168,3 +168,101 @@ def test_clap_long_audio_averages_10s_windows(scorer: metrics.ClapScorer) -> Non
     e2 = scorer.audio_embedding(second, sr)
     expected = torch.nn.functional.normalize(e1 + 0.5 * e2, dim=-1)
     torch.testing.assert_close(whole, expected, atol=1e-5, rtol=0)
+
+
+# ------------------------------------------------------- CLAP input handling
+def test_repeat_pad_copies_then_zeros() -> None:
+    from eventsep.clap import repeat_pad
+
+    got = repeat_pad(torch.tensor([1.0, 2.0, 3.0]), length=8)
+    torch.testing.assert_close(got, torch.tensor([1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 0.0, 0.0]))
+    same = torch.arange(8.0)
+    assert repeat_pad(same, length=8) is same
+    with pytest.raises(AudioError):
+        repeat_pad(torch.zeros(9), length=8)
+
+
+@pytest.mark.parametrize(
+    "n, copies", [(320_000, 1), (160_000, 3), (200_000, 2), (480_000, 1), (100_000, 4)]
+)
+def test_authors_input_reads_samples_as_48k_and_repeat_pads(n: int, copies: int) -> None:
+    """A 10 s clip at 32 kHz: one copy + 160,000 zeros; 5 s: exactly three copies."""
+    from eventsep.clap import authors_input
+
+    x = torch.randn(2, n, generator=torch.Generator().manual_seed(n), dtype=torch.float64)
+    out = authors_input(x)
+    assert out.shape == (2, 480_000) and out.dtype == torch.float32
+    for c in range(copies):
+        torch.testing.assert_close(out[:, c * n : (c + 1) * n], x.float())
+    assert not out[:, copies * n :].any()
+    with pytest.raises(AudioError, match="480000"):
+        authors_input(torch.zeros(1, 480_001))
+
+
+def test_corrected_windows_resample_then_cut_and_pad() -> None:
+    from eventsep.audio import resample
+    from eventsep.clap import corrected_windows
+
+    x = torch.randn(1, 600_000, generator=torch.Generator().manual_seed(1))
+    windows, owner, weight = corrected_windows(x, 48_000)  # no resampling at 48 kHz
+    assert windows.shape == (2, 480_000)
+    torch.testing.assert_close(windows[0], x[0, :480_000])
+    torch.testing.assert_close(windows[1], x[0, 480_000:].repeat(4))  # 120,000 x 4 copies
+    assert owner.tolist() == [0, 0] and weight.tolist() == [1.0, 0.25]
+    y = torch.randn(2, 32_000, generator=torch.Generator().manual_seed(2))
+    windows, owner, weight = corrected_windows(y, 32_000)
+    up = resample(y, 32_000, 48_000)
+    assert up.shape == (2, 48_000) and windows.shape == (2, 480_000)
+    torch.testing.assert_close(windows[1], up[1].repeat(10))
+    assert owner.tolist() == [0, 1] and weight.tolist() == pytest.approx([0.1, 0.1])
+
+
+@pytest.fixture(scope="module")
+def authors_scorer() -> metrics.ClapScorer:
+    return metrics.ClapScorer.tiny_random(seed=0, protocol="authors")
+
+
+def test_authors_scorer_uses_its_two_models_on_raw_samples(authors_scorer) -> None:
+    from eventsep.clap import authors_input
+
+    s = authors_scorer
+    assert s.model.fusion and not s.model_a.fusion
+    x = torch.as_tensor(_speechlike(2.0, seed=20, sr=32000)).float()
+    y = torch.as_tensor(_speechlike(2.0, seed=21, sr=32000)).float()
+    with torch.no_grad():
+        e_clap = s.model.audio_embedding(authors_input(x[None]))[0]
+        e_x = s.model_a.audio_embedding(authors_input(x[None]))[0]
+        e_y = s.model_a.audio_embedding(authors_input(y[None]))[0]
+    # the sample rate is not used: the samples are read as 48 kHz
+    torch.testing.assert_close(s.audio_embedding(x, 32000), e_clap)
+    torch.testing.assert_close(s.audio_embedding(x, 16000), e_clap)
+    clap, clap_a = s.scores(x, y, "Dog", 32000)
+    assert float(clap) == pytest.approx(float(e_clap @ s.text_embedding("Dog")[0]), abs=1e-6)
+    assert float(clap_a) == pytest.approx(float(e_x @ e_y), abs=1e-6)
+    assert float(s.score(x, "Dog", 32000)) == pytest.approx(float(clap), abs=1e-6)
+    assert float(s.score_a(x, y, 32000)) == pytest.approx(float(clap_a), abs=1e-6)
+
+
+def test_corrected_scorer_resamples_and_shares_one_audio_pass(scorer, monkeypatch) -> None:
+    from eventsep.audio import resample
+    from eventsep.clap import repeat_pad
+
+    x = torch.as_tensor(_speechlike(2.0, seed=22, sr=32000)).float()
+    y = torch.as_tensor(_speechlike(2.0, seed=23, sr=32000)).float()
+    with torch.no_grad():
+        want = scorer.model.audio_embedding(repeat_pad(resample(x, 32000, 48000))[None])[0]
+    torch.testing.assert_close(scorer.audio_embedding(x, 32000), want, atol=1e-6, rtol=0)
+    calls = []
+    real = scorer.model.audio_embedding
+    monkeypatch.setattr(scorer.model, "audio_embedding", lambda w: calls.append(1) or real(w))
+    clap, clap_a = scorer.scores(x, y, "Dog", 32000)
+    assert len(calls) == 1  # estimate and reference in one batch, shared by both scores
+    assert float(clap) == pytest.approx(float(scorer.score(x, "Dog", 32000)), abs=1e-6)
+    assert float(clap_a) == pytest.approx(float(scorer.score_a(x, y, 32000)), abs=1e-6)
+
+
+def test_unknown_clap_protocol_is_a_config_error() -> None:
+    from eventsep.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="protocol"):
+        metrics.ClapScorer.tiny_random(protocol="paper")

@@ -40,7 +40,15 @@ def test_every_declared_name_is_catalogued_and_sets_are_named() -> None:
     assert not PAPER.random and MODEL_SETS["tiny-random"].random
     # tiny-random builds every model in memory; only the mapper's encoder is a (bundled) file
     assert MODEL_SETS["tiny-random"].files() == (PAPER.mapper.sentence_encoder,)
-    assert set(PAPER.files()) - set(PAPER.pipeline_files()) == {PAPER.metrics.clap}
+    m = PAPER.metrics
+    assert set(PAPER.files()) - set(PAPER.pipeline_files()) == {
+        m.clap,
+        m.clap_fusion,
+        m.clap_audioset,
+    }
+    # the fallback copies of the VAE and vocoder are loadable but not in the download list
+    assert PAPER.flowsep.vae in PAPER.pipeline_files() and PAPER.flowsep.vae not in PAPER.files()
+    assert PAPER.flowsep.vocoder not in PAPER.files()
 
 
 def test_declared_files_are_exactly_what_the_components_load(tmp_path, monkeypatch) -> None:
@@ -74,11 +82,38 @@ def test_declared_files_are_exactly_what_the_components_load(tmp_path, monkeypat
     pipeline += mapper
     assert set(pipeline) == set(PAPER.pipeline_files())
 
-    metrics = _record_hub_get(monkeypatch, tmp_path)
-    with pytest.raises(Exception):  # noqa: B017
-        ClapScorer.from_pretrained()
-    assert metrics == list(PAPER.metrics.names())
-    assert set(pipeline + metrics) == set(PAPER.files())
+    import transformers
+
+    import eventsep.clap
+    from eventsep.clap import LaionClap
+    from eventsep.tiny import tiny_tokenizer
+
+    built = []
+
+    def fake_checkpoint(path, kind, *, fusion):
+        built.append((Path(path).name, kind, fusion))
+        return LaionClap.tiny_random(fusion=fusion)
+
+    monkeypatch.setattr(eventsep.clap, "load_laion_checkpoint", fake_checkpoint)
+    monkeypatch.setattr(
+        transformers.AutoTokenizer, "from_pretrained", lambda path: tiny_tokenizer("roberta")
+    )
+    read = []
+    for protocol in ("corrected", "authors"):
+        metrics = _record_hub_get(monkeypatch, tmp_path)
+        scorer = ClapScorer.from_pretrained(protocol=protocol)
+        assert metrics == list(PAPER.metrics.for_protocol(protocol))
+        assert scorer.protocol == protocol
+        read += metrics
+    m = PAPER.metrics
+    assert built == [
+        (m.clap, "htsat-base", False),
+        (m.clap_fusion, "htsat-tiny", True),
+        (m.clap_audioset, "htsat-tiny", False),
+    ]
+    assert set(pipeline + read) == set(PAPER.pipeline_files()) | set(PAPER.metrics.names())
+    fallbacks = {PAPER.flowsep.vae, PAPER.flowsep.vocoder}
+    assert set(pipeline + read) - fallbacks == set(PAPER.files())
 
 
 def test_resolve_names_and_folders(tmp_path) -> None:
@@ -118,12 +153,21 @@ def test_cache_folder_restores_the_environment(tmp_path, monkeypatch) -> None:
 
 
 def test_load_clap_scorer_per_set(tmp_path, monkeypatch) -> None:
-    from eventsep.errors import WeightsNotFoundError
+    from eventsep.errors import ConfigError, WeightsNotFoundError
 
     tiny = modelsets.load_clap_scorer("tiny-random")
     assert sum(p.numel() for p in tiny.model.parameters()) < 1_000_000
+    assert tiny.protocol == "corrected" and tiny.model_a is tiny.model
+    assert not tiny.model.fusion
+    authors = modelsets.load_clap_scorer("tiny-random", protocol="authors")
+    assert authors.protocol == "authors"
+    assert authors.model.fusion and not authors.model_a.fusion  # fused CLAP, plain CLAP-A
+    with pytest.raises(ConfigError, match="protocol"):
+        modelsets.load_clap_scorer("tiny-random", protocol="paper")
     with pytest.raises(WeightsNotFoundError, match=str(tmp_path)):
         modelsets.load_clap_scorer(tmp_path)  # the real scorer, looked up in the folder
+    with pytest.raises(WeightsNotFoundError, match="clap-630k-fusion"):
+        modelsets.load_clap_scorer(tmp_path, protocol="authors")
 
 
 def test_cli_download_models_fetches_exactly_the_set(tmp_path, monkeypatch, capsys) -> None:

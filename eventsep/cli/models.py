@@ -58,7 +58,7 @@ def _list(args: argparse.Namespace) -> int:
 def _download(args: argparse.Namespace) -> int:
     from eventsep import modelsets
 
-    names = list(hub.CATALOGUE) if args.all else list(args.names)
+    names = list(hub.DEFAULT_DOWNLOADS) if args.all else list(args.names)
     folder = None
     if args.models is not None:
         model_set, folder = modelsets.resolve(args.models)
@@ -102,7 +102,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also every checkpoint of a model set: paper, tiny-random (nothing to download) or "
         "a FOLDER (the paper set, downloaded into that folder instead of the cache)",
     )
-    p.add_argument("--all", action="store_true", help="download every checkpoint")
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="download every checkpoint some protocol uses (not the fallbacks flowsep-vae and "
+        "flowsep-bigvgan, which are fetched only when flowsep-v2 lacks them)",
+    )
     p.add_argument("--force", action="store_true", help="delete cached copies and fetch again")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_download)
