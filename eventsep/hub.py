@@ -11,7 +11,11 @@ under its final name once it is complete and verified). Offline (``EVENTSEP_OFFL
 the command that fetches it.
 
 Where the publisher gives no hash, the catalogue says so (``sha256=None``): the first verified
-download records the file's sha256 beside it and later loads check against that record.
+download records the file's sha256 beside it and later loads check against that record. Every
+file is checked (size, then sha256 or md5) by :func:`get` before any loader opens it, so a
+pickled checkpoint is never unpickled before its hash has been checked. Remote URLs are pinned
+to a commit (Hugging Face, GitHub) or a Zenodo record. Checkpoints marked ``fallback`` (copies of
+parts another checkpoint already holds) are left out of :data:`DEFAULT_DOWNLOADS`.
 """
 
 from __future__ import annotations
