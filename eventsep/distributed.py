@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -42,6 +42,7 @@ __all__ = [
     "from_env",
     "init",
     "is_distributed",
+    "main_first",
     "shard",
 ]
 
@@ -173,6 +174,30 @@ def _barrier() -> None:
     if dist.is_initialized():
         # a CPU all-reduce: goes through gloo whatever the CUDA backend is
         dist.all_reduce(torch.zeros(1), op=dist.ReduceOp.SUM)
+
+
+@contextlib.contextmanager
+def main_first(rank: Rank) -> Iterator[None]:
+    """Run the block on rank 0 first, then on the other ranks (after rank 0 left it).
+
+    For work that fills a shared cache (building the tiny benchmark, downloading or converting
+    checkpoints): the other ranks then find it done instead of racing to write it. A failure
+    on rank 0 stops every rank with :class:`~eventsep.errors.ConfigError`.
+    """
+    if rank.world_size == 1:
+        yield
+        return
+    if rank.is_main:
+        try:
+            yield
+        except BaseException:
+            _agree(1)
+            raise
+        _agree(0)
+    else:
+        if _agree(0):
+            raise ConfigError("rank 0 failed to prepare the run (see its message)")
+        yield
 
 
 _LOCKED, _CONFIG = 1, 2

@@ -93,19 +93,20 @@ def _evaluate(args: argparse.Namespace) -> int:
     from eventsep.benchmarks import read_benchmark
     from eventsep.evaluate import ALL_METRICS
 
-    bench = read_benchmark(args.benchmark, args.data, args.metadata)
-    name, fields = resolve_config(args.config)
-    preset = _preset(args.config)
-    if args.metrics:
-        metrics = tuple(args.metrics.split(","))
-    else:
-        metrics = preset.metrics if preset is not None else ALL_METRICS
     check_batch_size(args.batch_size)
     rank = distributed.from_env()
     device = distributed.device_for(rank, args.device)
     if rank.world_size > 1:  # started by torchrun: join the others
         distributed.init(device)
     try:
+        with distributed.main_first(rank):  # rank 0 may build the tiny benchmark in the cache
+            bench = read_benchmark(args.benchmark, args.data, args.metadata)
+        name, fields = resolve_config(args.config)
+        preset = _preset(args.config)
+        if args.metrics:
+            metrics = tuple(args.metrics.split(","))
+        else:
+            metrics = preset.metrics if preset is not None else ALL_METRICS
         return _run(args, bench, name, fields, preset, metrics, rank, device)
     finally:
         distributed.finish()
@@ -122,16 +123,19 @@ def _run(
     device: str | None,
 ) -> int:
     """Load the models and evaluate this process's clips (all of them, or its shard)."""
+    from eventsep import distributed
     from eventsep.distributed import evaluate_distributed
     from eventsep.evaluate import RESULTS_FILE, ResultsLog, summarize_rows
     from eventsep.modelsets import load_clap_scorer
 
-    # fail before any model loads when another evaluation writes to --out (evaluate() then
-    # holds the lock for the whole run; under torchrun rank 0 holds it)
-    if rank.is_main:
-        with ResultsLog(Path(args.out) / RESULTS_FILE).lock():
-            pass
-    separate = build_separator(name, fields, args.models, device)
+
+    with distributed.main_first(rank):  # downloads and conversions happen once, on rank 0
+        # fail before any model loads when another evaluation writes to --out (evaluate() then
+        # holds the lock for the whole run; under torchrun rank 0 holds it)
+        if rank.is_main:
+            with ResultsLog(Path(args.out) / RESULTS_FILE).lock():
+                pass
+        separate = build_separator(name, fields, args.models, device)
     if args.throttle:
         inner = separate
 
