@@ -238,6 +238,7 @@ def evaluate_distributed(
     from tqdm.auto import tqdm
 
     from eventsep import evaluate as E
+    from eventsep.batching import check_batch_size
     from eventsep.benchmarks import BENCHMARK_SAMPLE_RATE
 
     metrics = E.ALL_METRICS if metrics is None else tuple(metrics)
@@ -257,6 +258,7 @@ def evaluate_distributed(
             batch_size=batch_size,
         )
     E.check_metrics(metrics, clap)
+    check_batch_size(batch_size)
     out = Path(out_dir)
     info = {k: v for k, v in (run or {}).items()}
     info["metrics"] = list(metrics)

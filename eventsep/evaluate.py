@@ -304,7 +304,10 @@ def evaluate(
     """
     from tqdm.auto import tqdm
 
+    from eventsep.batching import check_batch_size
+
     check_metrics(metrics, clap)
+    check_batch_size(batch_size)
     out = Path(out_dir)
     info = {k: v for k, v in (run or {}).items()}
     info["metrics"] = list(metrics)

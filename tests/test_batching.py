@@ -204,3 +204,47 @@ def test_full_size_flowsep_networks_batch_equals_single_clips() -> None:
             want = model.extract(wave, 16000, prompt, seed=seed, steps=2)
             assert g.start == want.start
             assert _rel(g.waveform, want.waveform) < RTOL
+
+
+# ------------------------------------------------------------------ evaluate --batch-size
+class _Counting:
+    """EventSep (tiny) that records the size of every batch it is given."""
+
+    def __init__(self, pipe) -> None:  # noqa: ANN001
+        self.pipe, self.batches = pipe, []
+
+    def __call__(self, waveform, sample_rate, prompt):  # noqa: ANN001, ANN204
+        self.batches.append(1)
+        return self.pipe(waveform, sample_rate, prompt, flowsep_steps=2)
+
+    def batch(self, items, sample_rate, **kwargs):  # noqa: ANN001, ANN201
+        self.batches.append(len(items))
+        return self.pipe.batch(items, sample_rate, flowsep_steps=2, **kwargs)
+
+
+def test_evaluate_in_batches_equals_clip_by_clip_and_resumes(pipe, tmp_path) -> None:
+    from eventsep.benchmarks import read_benchmark
+    from eventsep.evaluate import ResultsLog, evaluate, load_rows
+
+    bench = read_benchmark("tiny")
+    kw = {"metrics": ("sdr", "si_sdr"), "progress": False}
+    one = _Counting(pipe)
+    want = evaluate(bench, one, tmp_path / "one", limit=5, batch_size=1, **kw)
+    assert one.batches == [1] * 5
+    first = _Counting(pipe)
+    evaluate(bench, first, tmp_path / "batched", limit=3, batch_size=2, **kw)
+    assert sorted(first.batches) == [1, 2]
+    rest = _Counting(pipe)  # a rerun over more clips: only the two new ones are separated
+    got = evaluate(bench, rest, tmp_path / "batched", limit=5, batch_size=4, **kw)
+    assert rest.batches == [2]
+    ids = [r["id"] for r in ResultsLog(tmp_path / "batched" / "rows.jsonl").load()]
+    assert sorted(ids) == sorted(r["id"] for r in want) and len(set(ids)) == 5
+    assert [r["id"] for r in got] == [r["id"] for r in want]
+    for g, w in zip(got, want, strict=True):
+        for key in ("sdr", "si_sdr"):
+            assert g[key] == pytest.approx(w[key], rel=RTOL, abs=1e-5)
+        assert (g["labels"], g["target_present"]) == (w["labels"], w["target_present"])
+    assert [r["id"] for r in load_rows(tmp_path / "batched")] == ids
+    with pytest.raises(ConfigError, match="batch size"):
+        evaluate(bench, one, tmp_path / "x", batch_size=0, **kw)
+    assert not (tmp_path / "x").exists()  # refused before anything is written
