@@ -9,7 +9,8 @@ clip-by-clip run gives. Two facts decide how batches are formed:
   :func:`map_by_length`): a batch of equal-length clips (every benchmark clip lasts 10 s) goes
   through them as one tensor, a batch of mixed lengths as one tensor per length.
 - FlowSep regenerates fixed-size segments (10.24 s), zero-padded at the end exactly as for a
-  single clip, so the segments of every clip of a batch go through it together.
+  single clip, so the segments of every clip of a batch go through it together, as one
+  :class:`PaddedBatch` whose rows are cut back to their real lengths afterwards.
 
 :func:`group_by_length` orders clips by length so that a batch holds clips of equal (or close)
 length; :func:`pad_batch` stacks waveforms of any lengths into a :class:`PaddedBatch` (values,

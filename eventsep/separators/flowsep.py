@@ -661,6 +661,7 @@ class FlowSepSeparator(nn.Module):
             One per waveform, as :meth:`extract` returns it.
         """
         from eventsep.audio import resample
+        from eventsep.batching import pad_batch
 
         n_items = len(waveforms)
         if len(prompts) != n_items:
@@ -700,18 +701,27 @@ class FlowSepSeparator(nn.Module):
                 piece = x[s : s + seg]
                 length = piece.shape[-1]
                 piece, gain = normalize_segment(piece, cfg.peak)
-                pieces.append(torch.nn.functional.pad(piece, (0, seg - length)))
+                pieces.append(piece)
                 plan.append((i, s, length, gain))
-        outs = self._segments_batch(
-            torch.stack(pieces), [prompts[i] for i, *_ in plan], [gens[i] for i, *_ in plan],
-            steps=steps, latent=latent, max_segments=max_segments,
+        # segments shorter than segment_samples (short clips, "full"'s last one) end in zeros,
+        # as in _separate; the outputs are cut back to each segment's real length
+        padded = pad_batch(pieces, multiple=seg)
+        outs = padded.unpad(
+            self._segments_batch(
+                padded.values,
+                [prompts[i] for i, *_ in plan],
+                [gens[i] for i, *_ in plan],
+                steps=steps,
+                latent=latent,
+                max_segments=max_segments,
+            )
         )
         results: list[Separation] = []
         for i, x in enumerate(xs):
             rows = [(k, p) for k, p in enumerate(plan) if p[0] == i]
             if segment == "random":
                 k, (_, start, length, gain) = rows[0]
-                wav = outs[k][:length].float().cpu()
+                wav = outs[k].float().cpu()
                 results.append(
                     Separation(wav.to(devices[i]) / gain, self.sample_rate, start, length)
                 )
@@ -722,7 +732,7 @@ class FlowSepSeparator(nn.Module):
             weight = torch.zeros(n)
             starts = [p[1] for _, p in rows]
             for j, (k, (_, s, length, gain)) in enumerate(rows):
-                out = outs[k][:length].float().cpu()
+                out = outs[k].float().cpu()
                 fade_in = (starts[j - 1] + seg - s) if j > 0 else 0
                 fade_out = (s + seg - starts[j + 1]) if j + 1 < len(starts) else 0
                 w = crossfade_window(length, max(fade_in, 0), max(fade_out, 0))
