@@ -636,6 +636,8 @@ class EventSep:
         returns for that item alone (up to float rounding, 1e-4 relative in the tests). Mapping,
         masking and fusion are per item (cheap). Use
         :func:`eventsep.batching.group_by_length` to form batches of similar lengths.
+        Negative prompts (``exclude=``), explicit ``classes=`` and shared ``probs=`` are
+        options of :meth:`__call__` only.
 
         Parameters
         ----------
