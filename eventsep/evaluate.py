@@ -25,6 +25,15 @@ clip twice. The lock belongs to the open file, not to the file's existence: the 
 releases it when the holder exits in any way (SIGKILL included), so a killed run never blocks the
 next one, which resumes as above.
 
+Batches and torchrun
+--------------------
+``batch_size > 1`` separates clips of similar length together (:func:`evaluate_rows`); each row
+is still appended once, as its batch finishes, so resuming works the same. Under ``torchrun``
+(:func:`eventsep.distributed.evaluate_distributed`) every rank appends the rows of its shard to
+its own ``rows.rank<k>.jsonl`` (no cross-process locking) and rank 0 folds them into
+``rows.jsonl`` at the end (:func:`merge_rows`). Rows of per-rank files count as done for every
+later run, single-process ones included, which merge them too.
+
 Row contents
 ------------
 ``id, benchmark, config, models, prompt, labels, target_present`` and the metrics ``sdr, sdri,
@@ -55,11 +64,18 @@ from eventsep.errors import BenchmarkError, ConfigError, EventSepError, ResultsL
 __all__ = [
     "ALL_METRICS",
     "LOCK_FILE",
+    "RANK_FILE",
     "RESULTS_FILE",
     "RUN_FILE",
     "ResultsLog",
+    "check_metrics",
     "evaluate",
+    "evaluate_rows",
     "load_rows",
+    "merge_rows",
+    "rank_file",
+    "rank_files",
+    "rank_rows",
     "summarize_rows",
 ]
 
@@ -68,6 +84,8 @@ ALL_METRICS = ("sdr", "sdri", "si_sdr", "stoi", "estoi", "clap", "clap_a")
 RESULTS_FILE = "rows.jsonl"
 LOCK_FILE = RESULTS_FILE + ".lock"
 RUN_FILE = "run.json"
+#: Rows file of one rank of a ``torchrun`` evaluation (:mod:`eventsep.distributed`).
+RANK_FILE = "rows.rank{rank}.jsonl"
 _RUN_KEYS = ("benchmark", "config", "models", "metrics")
 #: Keys of ``run.json`` written by older versions, and their current names.
 _OLD_RUN_KEYS = {"profile": "models"}
@@ -243,6 +261,7 @@ def evaluate(
     limit: int | None = None,
     progress: bool = True,
     sample_rate: int = BENCHMARK_SAMPLE_RATE,
+    batch_size: int = 1,
 ) -> list[dict[str, Any]]:
     """Run ``separate`` over benchmark items, appending one durable row per clip; resumable.
 
@@ -267,6 +286,9 @@ def evaluate(
         Show a tqdm bar with ETA.
     sample_rate : int
         Rate (Hz) audio is read at and metrics computed at.
+    batch_size : int
+        Clips separated together (see :func:`evaluate_rows`); rows are still written one per
+        clip, once, as each batch finishes.
 
     Returns
     -------
@@ -282,13 +304,10 @@ def evaluate(
     """
     from tqdm.auto import tqdm
 
-    from eventsep.audio import load_audio, resample
+    from eventsep.batching import check_batch_size
 
-    unknown = set(metrics) - set(ALL_METRICS)
-    if unknown:
-        raise ConfigError(f"unknown metric(s) {sorted(unknown)}; choose from {ALL_METRICS}")
-    if {"clap", "clap_a"} & set(metrics) and clap is None:
-        raise ConfigError("CLAP metrics need a ClapScorer (clap=...)")
+    check_metrics(metrics, clap)
+    check_batch_size(batch_size)
     out = Path(out_dir)
     info = {k: v for k, v in (run or {}).items()}
     info["metrics"] = list(metrics)
@@ -299,6 +318,8 @@ def evaluate(
     with log.lock():
         _check_run(out, info)
         done = {row["id"]: row for row in log.load(repair=True)}
+        for row in rank_rows(out):  # left by an interrupted torchrun evaluation
+            done.setdefault(row["id"], row)
         todo = [it for it in selected if it.id not in done]
         bar = tqdm(
             total=len(selected),
@@ -308,29 +329,161 @@ def evaluate(
             unit="clip",
         )
         try:
-            for item in todo:
-                row = _evaluate_item(
-                    item, separate, info, clap, metrics, sample_rate, load_audio, resample
-                )
+            for row in evaluate_rows(
+                todo, separate, info, clap, metrics, sample_rate=sample_rate, batch_size=batch_size
+            ):
                 log.append(row)
-                done[item.id] = row
+                done[row["id"]] = row
                 bar.update(1)
         finally:
             bar.close()
+        if rank_files(out):
+            merge_rows(out, [it.id for it in selected])
     return [done[it.id] for it in selected if it.id in done]
 
 
-def _evaluate_item(
-    item: BenchmarkItem,
+def check_metrics(metrics: Sequence[str], clap: M.ClapScorer | None) -> None:
+    """Raise :class:`~eventsep.errors.ConfigError` for unknown metrics or CLAP without a scorer."""
+    unknown = set(metrics) - set(ALL_METRICS)
+    if unknown:
+        raise ConfigError(f"unknown metric(s) {sorted(unknown)}; choose from {ALL_METRICS}")
+    if {"clap", "clap_a"} & set(metrics) and clap is None:
+        raise ConfigError("CLAP metrics need a ClapScorer (clap=...)")
+
+
+def rank_file(rank: int) -> str:
+    """Name of the rows file rank ``rank`` of a torchrun evaluation appends to."""
+    return RANK_FILE.format(rank=int(rank))
+
+
+def rank_files(out_dir: str | os.PathLike) -> list[Path]:
+    """The per-rank rows files in a results folder, by rank."""
+    found = []
+    for path in Path(out_dir).glob(RANK_FILE.format(rank="*")):
+        rank = path.name[len("rows.rank") : -len(".jsonl")]
+        if rank.isdigit():
+            found.append((int(rank), path))
+    return [p for _, p in sorted(found)]
+
+
+def rank_rows(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """Complete rows of every per-rank file (by rank, then file order), without repairing."""
+    return [row for path in rank_files(out_dir) for row in ResultsLog(path).load(repair=False)]
+
+
+def merge_rows(out_dir: str | os.PathLike, order: Sequence[str]) -> list[dict[str, Any]]:
+    """Fold the per-rank files into ``rows.jsonl``, each clip once, then delete them.
+
+    Rows already in ``rows.jsonl`` win over per-rank copies of the same clip; the merged file
+    lists the clips of ``order`` first, in that order, then any other rows in the order they
+    were found. ``rows.jsonl`` is replaced atomically before the per-rank files are removed,
+    so an interruption at any point loses nothing (a rerun merges again). The caller holds the
+    lock of ``rows.jsonl``.
+
+    Returns
+    -------
+    list of dict
+        The merged rows, in file order.
+    """
+    from eventsep.io import write_text_atomic
+
+    out = Path(out_dir)
+    parts = rank_files(out)
+    rows: dict[str, dict[str, Any]] = {}
+    for row in ResultsLog(out / RESULTS_FILE).load(repair=False) + rank_rows(out):
+        rows.setdefault(row["id"], row)
+    first = [i for i in dict.fromkeys(order) if i in rows]
+    ids = first + [i for i in rows if i not in set(first)]
+    merged = [rows[i] for i in ids]
+    text = "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in merged)
+    write_text_atomic(out / RESULTS_FILE, text)
+    for path in parts:
+        path.unlink(missing_ok=True)
+    return merged
+
+
+def clip_length(item: BenchmarkItem) -> int:
+    """Frames of ``item``'s mixture file from its header (0 when it cannot be read)."""
+    import soundfile as sf
+
+    try:
+        return int(sf.info(str(item.mixture_path)).frames)
+    except Exception:  # noqa: BLE001 - loading the clip reports the real error
+        return 0
+
+
+def evaluate_rows(
+    todo: Sequence[BenchmarkItem],
     separate: Separator,
     info: Mapping[str, Any],
     clap: M.ClapScorer | None,
     metrics: Sequence[str],
+    *,
+    sample_rate: int = BENCHMARK_SAMPLE_RATE,
+    batch_size: int = 1,
+) -> Iterator[dict[str, Any]]:
+    """Evaluate ``todo`` and yield one finished row per clip, as soon as its batch is done.
+
+    With ``batch_size > 1`` the clips are grouped by length
+    (:func:`eventsep.batching.group_by_length`, from the file headers; rows come in the order
+    of the batches) and a separator with a ``batch(items, sample_rate, on_error="return")``
+    method (:meth:`eventsep.pipeline.EventSep.batch`) gets each batch in one call; any other
+    separator is called clip by clip. ``timing["separate"]`` is then the clip's share of its
+    batch's time.
+    """
+    from eventsep.batching import check_batch_size, group_by_length
+
+    size = check_batch_size(batch_size)
+    if size == 1:
+        groups = [[i] for i in range(len(todo))]
+    else:
+        groups = group_by_length([clip_length(it) for it in todo], size)
+    for group in groups:
+        batch = [todo[i] for i in group]
+        rows, audio = [], []
+        for item in batch:
+            row = _new_row(item, info, metrics)
+            t0 = time.perf_counter()
+            audio.append(_load_item(item, sample_rate))
+            row["timing"] = {"load": time.perf_counter() - t0}
+            rows.append(row)
+        t0 = time.perf_counter()
+        results = _separate_all(separate, batch, audio, sample_rate, size)
+        share = (time.perf_counter() - t0) / len(batch)
+        for item, row, (mix, ref), result in zip(batch, rows, audio, results, strict=True):
+            row["timing"]["separate"] = share
+            if isinstance(result, EventSepError):  # an input the method rejects: not retried
+                row["error"] = f"{type(result).__name__}: {result}"
+                yield row
+                continue
+            _score(row, item, result, mix, ref, clap, metrics, sample_rate)
+            yield row
+
+
+def _separate_all(
+    separate: Separator,
+    batch: Sequence[BenchmarkItem],
+    audio: Sequence[tuple[torch.Tensor, torch.Tensor]],
     sample_rate: int,
-    load_audio: Callable[..., Any],
-    resample: Callable[..., torch.Tensor],
+    batch_size: int,
+) -> list[Any]:
+    """Results (or the typed input error) of ``separate`` for each clip of ``batch``."""
+    if batch_size > 1 and callable(getattr(separate, "batch", None)):
+        pairs = [(mix, item.prompt) for item, (mix, _) in zip(batch, audio, strict=True)]
+        return list(separate.batch(pairs, sample_rate, on_error="return"))
+    results: list[Any] = []
+    for item, (mix, _) in zip(batch, audio, strict=True):
+        try:
+            results.append(separate(mix, sample_rate, item.prompt))
+        except EventSepError as exc:
+            results.append(exc)
+    return results
+
+
+def _new_row(
+    item: BenchmarkItem, info: Mapping[str, Any], metrics: Sequence[str]
 ) -> dict[str, Any]:
-    row: dict[str, Any] = {
+    return {
         "id": item.id,
         "benchmark": info.get("benchmark"),
         "config": info.get("config"),
@@ -342,8 +495,12 @@ def _evaluate_item(
         **{m: None for m in metrics},
         "error": None,
     }
-    timing: dict[str, float] = {}
-    t0 = time.perf_counter()
+
+
+def _load_item(item: BenchmarkItem, sample_rate: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixture and reference of ``item``, ``(samples,)`` each at ``sample_rate``."""
+    from eventsep.audio import load_audio
+
     try:
         mix, _ = load_audio(item.mixture_path, sample_rate, mono=True)
         ref, _ = load_audio(item.reference_path, sample_rate, mono=True)
@@ -358,17 +515,23 @@ def _evaluate_item(
             f"clip {item.id!r}: mixture and reference lengths differ ({mix.shape[-1]} vs "
             f"{ref.shape[-1]} samples); the benchmark is damaged, rebuild it"
         )
-    timing["load"] = time.perf_counter() - t0
+    return mix, ref
 
-    t0 = time.perf_counter()
-    try:
-        result = separate(mix, sample_rate, item.prompt)
-    except EventSepError as exc:  # an input the method rejects: recorded, not retried
-        row["error"] = f"{type(exc).__name__}: {exc}"
-        timing["separate"] = time.perf_counter() - t0
-        row["timing"] = timing
-        return row
-    timing["separate"] = time.perf_counter() - t0
+
+def _score(
+    row: dict[str, Any],
+    item: BenchmarkItem,
+    result: Any,
+    mix: torch.Tensor,
+    ref: torch.Tensor,
+    clap: M.ClapScorer | None,
+    metrics: Sequence[str],
+    sample_rate: int,
+) -> None:
+    """Fill ``row`` with the labels and metrics of ``result`` (a Tensor or an EventSepResult)."""
+    from eventsep.audio import fit_length, resample
+
+    timing = row["timing"]
     est = result if isinstance(result, torch.Tensor) else result.estimate
     est = torch.as_tensor(est).detach().float().cpu().reshape(-1)
     est_sr = int(getattr(result, "sample_rate", sample_rate) or sample_rate)
@@ -376,8 +539,6 @@ def _evaluate_item(
         est = resample(est, est_sr, sample_rate)
     n = ref.shape[-1]
     row["length_adjusted"] = est.shape[-1] != n
-    from eventsep.audio import fit_length
-
     est = fit_length(est, n)
     if not isinstance(result, torch.Tensor):
         row["labels"] = _labels(result)
@@ -404,8 +565,6 @@ def _evaluate_item(
     elif clap is not None and "clap_a" in metrics:
         row["clap_a"] = _finite(clap.score_a(est, ref, sample_rate))
     timing["metrics"] = time.perf_counter() - t0
-    row["timing"] = timing
-    return row
 
 
 def summarize_rows(

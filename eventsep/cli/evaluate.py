@@ -8,6 +8,11 @@ a benchmark and appends one durable row per clip to ``DIR/rows.jsonl`` (see
 ``--config`` is the name of an experiment of :mod:`eventsep.experiments` (``mixture`` is the
 no-separation baseline and needs no model), evaluated with the metrics the registry gives it, or
 a JSON / TOML file of ``EventSepConfig`` fields (every metric).
+
+``--batch-size N`` separates N clips of similar length together (:meth:`EventSep.batch`).
+Under ``torchrun --nproc-per-node N -m eventsep evaluate ...`` each process evaluates its shard
+of the clips into its own rows file and rank 0 merges them (:mod:`eventsep.distributed`);
+``--device cuda`` then means ``cuda:<LOCAL_RANK>``.
 """
 
 from __future__ import annotations
@@ -83,28 +88,54 @@ def build_separator(name: str, fields: Mapping[str, Any], models: str, device: s
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from eventsep import distributed
+    from eventsep.batching import check_batch_size
     from eventsep.benchmarks import read_benchmark
-    from eventsep.evaluate import (
-        ALL_METRICS,
-        RESULTS_FILE,
-        ResultsLog,
-        evaluate,
-        summarize_rows,
-    )
+    from eventsep.evaluate import ALL_METRICS
+
+    check_batch_size(args.batch_size)
+    rank = distributed.from_env()
+    device = distributed.device_for(rank, args.device)
+    if rank.world_size > 1:  # started by torchrun: join the others
+        distributed.init(device)
+    try:
+        with distributed.main_first(rank):  # rank 0 may build the tiny benchmark in the cache
+            bench = read_benchmark(args.benchmark, args.data, args.metadata)
+        name, fields = resolve_config(args.config)
+        preset = _preset(args.config)
+        if args.metrics:
+            metrics = tuple(args.metrics.split(","))
+        else:
+            metrics = preset.metrics if preset is not None else ALL_METRICS
+        return _run(args, bench, name, fields, preset, metrics, rank, device)
+    finally:
+        distributed.finish()
+
+
+def _run(
+    args: argparse.Namespace,
+    bench: Any,
+    name: str,
+    fields: Mapping[str, Any],
+    preset: experiments.Experiment | None,
+    metrics: tuple[str, ...],
+    rank: Any,
+    device: str | None,
+) -> int:
+    """Load the models and evaluate this process's clips (all of them, or its shard)."""
+    from eventsep import distributed
+    from eventsep.distributed import evaluate_distributed
+    from eventsep.evaluate import RESULTS_FILE, ResultsLog, summarize_rows
     from eventsep.modelsets import load_clap_scorer
 
-    bench = read_benchmark(args.benchmark, args.data, args.metadata)
-    name, fields = resolve_config(args.config)
-    preset = _preset(args.config)
-    if args.metrics:
-        metrics = tuple(args.metrics.split(","))
-    else:
-        metrics = preset.metrics if preset is not None else ALL_METRICS
-    # fail before any model loads when another evaluation writes to --out (evaluate() then
-    # holds the lock for the whole run)
-    with ResultsLog(Path(args.out) / RESULTS_FILE).lock():
-        pass
-    separate = build_separator(name, fields, args.models, args.device)
+
+    with distributed.main_first(rank):  # downloads and conversions happen once, on rank 0
+        # fail before any model loads when another evaluation writes to --out (evaluate() then
+        # holds the lock for the whole run; under torchrun rank 0 holds it)
+        if rank.is_main:
+            with ResultsLog(Path(args.out) / RESULTS_FILE).lock():
+                pass
+        separate = build_separator(name, fields, args.models, device)
     if args.throttle:
         inner = separate
 
@@ -114,7 +145,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     clap = None
     if {"clap", "clap_a"} & set(metrics):
-        clap = load_clap_scorer(args.models, device=args.device)
+        clap = load_clap_scorer(args.models, device=device)
     run = {
         "benchmark": bench.name,
         "config": name,
@@ -123,16 +154,20 @@ def _evaluate(args: argparse.Namespace) -> int:
         "models": args.models,
         "data": str(bench.root),
     }
-    rows = evaluate(
+    rows = evaluate_distributed(
         bench,
         separate,
         args.out,
+        rank=rank,
         run=run,
         clap=clap,
         metrics=metrics,
         limit=args.limit,
         progress=not args.quiet,
+        batch_size=args.batch_size,
     )
+    if not rank.is_main:
+        return 0
     summary = summarize_rows(rows, metrics)
     print(f"{len(rows)} rows in {Path(args.out) / 'rows.jsonl'}")
     for metric, s in summary.items():
@@ -190,6 +225,13 @@ def register(subparsers: Any) -> None:
         help="comma-separated subset of the metrics (default: the experiment's; a file: all)",
     )
     p.add_argument("--device", default=None, help="torch device (default: CPU)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=1,
+        help="clips separated together, grouped by length (default 1); the estimates equal "
+        "clip-by-clip ones",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--throttle", type=float, default=0.0, help=argparse.SUPPRESS)
     p.set_defaults(func=_evaluate)

@@ -396,6 +396,51 @@ class AudioSepSeparator(nn.Module):
         out = self._separate(x.reshape(1, -1), [prompt], sample_rate, autocast)[0].to(x.device)
         return Separation(out, SAMPLE_RATE, 0, int(out.shape[-1]))
 
+    @torch.no_grad()
+    def extract_batch(
+        self,
+        waveforms: Sequence[torch.Tensor],
+        sample_rate: int,
+        prompts: Sequence[str],
+        *,
+        autocast: str | None = "default",
+    ) -> list[Separation]:
+        """:meth:`extract` of several clips at once (inputs not re-checked).
+
+        Clips of equal length go through the text encoder and the ResUNet as one batch (their
+        chunks together); different lengths run one after the other
+        (:func:`eventsep.batching.map_by_length`: zero padding would change the estimate near
+        a clip's end). Each result equals :meth:`extract` of that clip up to float rounding.
+
+        Parameters
+        ----------
+        waveforms : sequence of Tensor
+            ``(samples_i,)`` finite mono audio at ``sample_rate`` Hz.
+        sample_rate : int
+            Input rate in Hz.
+        prompts : sequence of str
+            One prompt per waveform.
+        autocast : {"default", None, "bf16", "fp16"}
+            Mixed precision override.
+
+        Returns
+        -------
+        list of Separation
+            One per waveform, as :meth:`extract` returns it.
+        """
+        from eventsep.batching import map_by_length
+
+        if len(prompts) != len(waveforms):
+            raise PromptError(f"{len(prompts)} prompts for {len(waveforms)} waveforms")
+        flat = [torch.as_tensor(w).reshape(-1) for w in waveforms]
+
+        def run(stack: torch.Tensor, idx: list[int]) -> list[Separation]:
+            out = self._separate(stack, [prompts[i] for i in idx], sample_rate, autocast)
+            out = out.to(stack.device)
+            return [Separation(row, SAMPLE_RATE, 0, int(row.shape[-1])) for row in out]
+
+        return map_by_length(run, flat)
+
     def _separate(
         self,
         waveform: torch.Tensor,

@@ -616,6 +616,182 @@ class FlowSepSeparator(nn.Module):
             weight[s : s + length] += w
         return FlowSepOutput(acc / weight.clamp_min(1e-8), self.sample_rate, 0, n, global_gain)
 
+    @torch.no_grad()
+    def extract_batch(
+        self,
+        waveforms: list[torch.Tensor],
+        sample_rate: int,
+        prompts: list[str],
+        *,
+        segment: Literal["random", "full"] = "random",
+        seed: int | list[int] = 0,
+        steps: int = 20,
+        latent: Literal["sample", "mean"] = "sample",
+        overlap_seconds: float = 1.28,
+        max_segments: int | None = None,
+    ) -> list[Separation]:
+        """:meth:`extract` of several clips at once: their segments share every model call.
+
+        The segments of all clips (one per clip for ``segment="random"``) go together through
+        the mel front end, the VAE encoder, the Euler steps of the UNet, the VAE decoder and
+        the vocoder. Randomness stays per clip: clip ``i`` has its own generator seeded with
+        ``seed[i]``, which draws the span start, the mixture-latent noise and the initial noise
+        of its segments in the order :meth:`extract` draws them, so each result equals
+        :meth:`extract` of that clip with that seed up to float rounding.
+
+        Parameters
+        ----------
+        waveforms : list of Tensor
+            ``(samples_i,)`` finite mono audio at ``sample_rate`` (any rate; resampled).
+        sample_rate : int
+            Input rate in Hz.
+        prompts : list of str
+            One prompt per waveform.
+        segment, steps, latent, overlap_seconds
+            As in :meth:`separate`, for every clip.
+        seed : int or list of int
+            One seed for all clips, or one per clip.
+        max_segments : int, optional
+            Run at most this many segments through the models at once (bounds memory for
+            long inputs with ``segment="full"``); default: all of them.
+
+        Returns
+        -------
+        list of Separation
+            One per waveform, as :meth:`extract` returns it.
+        """
+        from eventsep.audio import resample
+        from eventsep.batching import pad_batch
+
+        n_items = len(waveforms)
+        if len(prompts) != n_items:
+            raise ConfigError(f"{len(prompts)} prompts for {n_items} waveforms")
+        seeds = [int(seed)] * n_items if isinstance(seed, int) else [int(s) for s in seed]
+        if len(seeds) != n_items:
+            raise ConfigError(f"{len(seeds)} seeds for {n_items} waveforms")
+        if segment not in ("random", "full"):
+            raise ConfigError(f"segment must be 'random' or 'full', got {segment!r}")
+        if latent not in ("sample", "mean"):
+            raise ConfigError(f"latent mode must be 'sample' or 'mean', got {latent!r}")
+        if steps < 1:
+            raise ConfigError(f"steps must be >= 1, got {steps}")
+        if n_items == 0:
+            return []
+        cfg = self.config
+        seg = cfg.segment_samples
+        overlap = min(int(round(overlap_seconds * self.sample_rate)), seg // 2)
+        gens = [torch.Generator().manual_seed(s) for s in seeds]
+        devices = [torch.as_tensor(w).device for w in waveforms]
+        xs = [
+            resample(torch.as_tensor(w).reshape(-1).float(), sample_rate, self.sample_rate)
+            for w in waveforms
+        ]
+        # plan: (clip, start, length, gain) per segment, drawing starts as _separate does
+        plan: list[tuple[int, int, int, float]] = []
+        pieces: list[torch.Tensor] = []
+        for i, x in enumerate(xs):
+            n = x.shape[-1]
+            if segment == "random":
+                starts = [0]
+                if n > seg:  # the draw of _separate, only for inputs longer than a segment
+                    starts = [int(torch.randint(0, n - seg + 1, (1,), generator=gens[i]))]
+            else:
+                starts = segment_starts(n, seg, overlap)
+            for s in starts:
+                piece = x[s : s + seg]
+                length = piece.shape[-1]
+                piece, gain = normalize_segment(piece, cfg.peak)
+                pieces.append(piece)
+                plan.append((i, s, length, gain))
+        # segments shorter than segment_samples (short clips, "full"'s last one) end in zeros,
+        # as in _separate; the outputs are cut back to each segment's real length
+        padded = pad_batch(pieces, multiple=seg)
+        outs = padded.unpad(
+            self._segments_batch(
+                padded.values,
+                [prompts[i] for i, *_ in plan],
+                [gens[i] for i, *_ in plan],
+                steps=steps,
+                latent=latent,
+                max_segments=max_segments,
+            )
+        )
+        results: list[Separation] = []
+        for i, x in enumerate(xs):
+            rows = [(k, p) for k, p in enumerate(plan) if p[0] == i]
+            if segment == "random":
+                k, (_, start, length, gain) = rows[0]
+                wav = outs[k].float().cpu()
+                results.append(
+                    Separation(wav.to(devices[i]) / gain, self.sample_rate, start, length)
+                )
+                continue
+            n = x.shape[-1]
+            _, global_gain = normalize_segment(x, cfg.peak)
+            acc = torch.zeros(n)
+            weight = torch.zeros(n)
+            starts = [p[1] for _, p in rows]
+            for j, (k, (_, s, length, gain)) in enumerate(rows):
+                out = outs[k].float().cpu()
+                fade_in = (starts[j - 1] + seg - s) if j > 0 else 0
+                fade_out = (s + seg - starts[j + 1]) if j + 1 < len(starts) else 0
+                w = crossfade_window(length, max(fade_in, 0), max(fade_out, 0))
+                acc[s : s + length] += w * out * (global_gain / gain)
+                weight[s : s + length] += w
+            wav = acc / weight.clamp_min(1e-8)
+            results.append(Separation(wav.to(devices[i]) / global_gain, self.sample_rate, 0, n))
+        return results
+
+    def _segments_batch(
+        self,
+        pieces: torch.Tensor,
+        prompts: list[str],
+        generators: list[torch.Generator],
+        *,
+        steps: int,
+        latent: Literal["sample", "mean"],
+        max_segments: int | None,
+    ) -> torch.Tensor:
+        """:meth:`separate_segment` of ``(S, segment_samples)`` preprocessed segments at once.
+
+        Segment ``k`` draws its mixture-latent noise, then its initial noise, from
+        ``generators[k]`` (segments sharing a generator draw in row order), as
+        :meth:`separate_segment` does. Returns ``(S, segment_samples)``.
+        """
+        total = pieces.shape[0]
+        group = total if max_segments is None else max(1, int(max_segments))
+        unique = list(dict.fromkeys(prompts))
+        hidden_u, mask_u = self.encode_text(unique)
+        rows = torch.tensor([unique.index(p) for p in prompts], device=hidden_u.device)
+        hidden, mask = hidden_u[rows], mask_u[rows]
+        means, stds = [], []
+        for g in range(0, total, group):
+            logmel = self.mel(pieces[g : g + group].to(self.device))
+            dist = self.vae.encode(logmel.unsqueeze(1)).latent_dist
+            means.append(dist.mean)
+            stds.append(dist.std)
+        mean, std = torch.cat(means), torch.cat(stds)
+        shape = (1, *mean.shape[1:])
+        lat_noise, init_noise = [], []
+        for k in range(total):  # the draws of separate_segment, segment by segment
+            if latent == "sample":
+                lat_noise.append(torch.randn(shape, generator=generators[k], dtype=torch.float32))
+            init_noise.append(torch.randn(shape, generator=generators[k], dtype=torch.float32))
+        if latent == "sample":
+            mix = self.scale_factor * (mean + std * torch.cat(lat_noise).to(mean))
+        else:
+            mix = self.scale_factor * mean
+        noise = torch.cat(init_noise).to(mix)
+        outs = []
+        for g in range(0, total, group):
+            sl = slice(g, g + group)
+            m, h, a = mix[sl], hidden[sl], mask[sl]
+            z = euler_sample(
+                lambda x, t, m=m, h=h, a=a: self.velocity(x, m, t, h, a), noise[sl], steps
+            )
+            outs.append(self.vocode(self.decode_latent(z)))
+        return torch.cat(outs)
+
     def _prepare(self, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
         x = torch.as_tensor(waveform)
         if x.ndim == 2 and x.shape[0] == 1:
