@@ -33,6 +33,14 @@ si_sdr, stoi, estoi, clap, clap_a`` (``null`` when undefined, with ``stoi_reason
 reference length), ``error`` (a typed input error for this clip, else ``null``) and ``timing``
 (seconds for ``load``, ``separate``, ``metrics``). Timings are the only fields that differ
 between two runs of a deterministic separator.
+
+Metric conventions
+------------------
+:class:`MetricConventions` says how undefined values are recorded and averaged: by default an
+undefined STOI/ESTOI is ``null`` and every mean skips and counts undefined values; the
+``authors`` protocol keeps pystoi's ``1e-5`` placeholder in the row and takes plain means
+(shared/AUTHORS_PROTOCOL.md 5.4, 5.6). Both report SDR, SDRi and SI-SDR alike: SDR is an SNR,
+SDRi is SDR(estimate) - SDR(mixture), SI-SDR is absolute (not an improvement), none zero-mean.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +64,7 @@ from eventsep.errors import BenchmarkError, ConfigError, EventSepError, ResultsL
 __all__ = [
     "ALL_METRICS",
     "LOCK_FILE",
+    "MetricConventions",
     "RESULTS_FILE",
     "RUN_FILE",
     "ResultsLog",
@@ -68,9 +78,45 @@ ALL_METRICS = ("sdr", "sdri", "si_sdr", "stoi", "estoi", "clap", "clap_a")
 RESULTS_FILE = "rows.jsonl"
 LOCK_FILE = RESULTS_FILE + ".lock"
 RUN_FILE = "run.json"
-_RUN_KEYS = ("benchmark", "config", "models", "metrics")
+_RUN_KEYS = ("benchmark", "config", "protocol", "models", "metrics")
 #: Keys of ``run.json`` written by older versions, and their current names.
 _OLD_RUN_KEYS = {"profile": "models"}
+#: Value of a ``run.json`` key that older folders (and callers) leave out.
+_RUN_DEFAULTS = {"protocol": "corrected"}
+
+
+@dataclass(frozen=True)
+class MetricConventions:
+    """How a protocol records and averages undefined metric values.
+
+    Attributes
+    ----------
+    stoi_placeholder : bool
+        ``False`` (corrected): an undefined STOI/ESTOI (fewer than 30 active reference frames,
+        silent reference) is ``null`` in the row with a ``*_reason``. ``True`` (authors): the row
+        holds what pystoi returns, ``1e-5`` in that case (shared/AUTHORS_PROTOCOL.md 5.4,
+        :func:`eventsep.authors.pystoi_value`); the reason is still recorded.
+    plain_means : bool
+        ``False`` (corrected): every mean skips and counts undefined values. ``True`` (authors,
+        section 5.6): SDR, SDRi, SI-SDR, CLAP and CLAP-A are plain means, one undefined value
+        makes the mean undefined; STOI and ESTOI skip NaN (``nanmean``) but keep ``1e-5``.
+    """
+
+    stoi_placeholder: bool = False
+    plain_means: bool = False
+
+    def summarize(self, values: Iterable[Any], metric: str) -> M.MetricSummary:
+        """Mean of one metric's row values under these conventions."""
+        values = list(values)
+        summary = M.summarize(values)
+        if self.plain_means and metric not in ("stoi", "estoi") and summary.skipped:
+            return M.MetricSummary(math.nan, summary.count, summary.skipped)
+        return summary
+
+    def to_dict(self) -> dict[str, bool]:
+        """The conventions as JSON data (recorded in ``run.json``)."""
+        return {"stoi_placeholder": self.stoi_placeholder, "plain_means": self.plain_means}
+
 
 Separator = Callable[[torch.Tensor, int, str], Any]
 
@@ -221,7 +267,11 @@ def _check_run(out_dir: Path, run: Mapping[str, Any]) -> None:
             for was, now in _OLD_RUN_KEYS.items():
                 if now not in old and was in old:
                     old[now] = old.pop(was)
-            diff = [k for k in _RUN_KEYS if old.get(k) != run.get(k)]
+            diff = [
+                k
+                for k in _RUN_KEYS
+                if old.get(k, _RUN_DEFAULTS.get(k)) != run.get(k, _RUN_DEFAULTS.get(k))
+            ]
             if diff:
                 raise ConfigError(
                     f"{out_dir} holds results of another run ({', '.join(diff)} differ: "
@@ -243,6 +293,7 @@ def evaluate(
     limit: int | None = None,
     progress: bool = True,
     sample_rate: int = BENCHMARK_SAMPLE_RATE,
+    conventions: MetricConventions | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``separate`` over benchmark items, appending one durable row per clip; resumable.
 
@@ -267,6 +318,8 @@ def evaluate(
         Show a tqdm bar with ETA.
     sample_rate : int
         Rate (Hz) audio is read at and metrics computed at.
+    conventions : MetricConventions, optional
+        How undefined values are recorded (default: the corrected protocol's).
 
     Returns
     -------
@@ -310,7 +363,15 @@ def evaluate(
         try:
             for item in todo:
                 row = _evaluate_item(
-                    item, separate, info, clap, metrics, sample_rate, load_audio, resample
+                    item,
+                    separate,
+                    info,
+                    clap,
+                    metrics,
+                    sample_rate,
+                    load_audio,
+                    resample,
+                    conventions or MetricConventions(),
                 )
                 log.append(row)
                 done[item.id] = row
@@ -329,6 +390,7 @@ def _evaluate_item(
     sample_rate: int,
     load_audio: Callable[..., Any],
     resample: Callable[..., torch.Tensor],
+    conventions: MetricConventions,
 ) -> dict[str, Any]:
     row: dict[str, Any] = {
         "id": item.id,
@@ -393,7 +455,12 @@ def _evaluate_item(
     for name, fn in (("stoi", M.stoi), ("estoi", M.estoi)):
         if name in metrics:
             res = fn(est, ref, sample_rate)
-            row[name] = _finite(res.value)
+            value = res.value
+            if conventions.stoi_placeholder:
+                from eventsep.authors import pystoi_value
+
+                value = pystoi_value(res, est, ref, sample_rate, extended=name == "estoi")
+            row[name] = _finite(value)
             row[f"{name}_reason"] = res.reason
             row["stoi_frames"] = res.active_frames
     if clap is not None and {"clap", "clap_a"} & set(metrics):
@@ -408,8 +475,14 @@ def _evaluate_item(
 
 
 def summarize_rows(
-    rows: Iterable[Mapping[str, Any]], metrics: Sequence[str] = ALL_METRICS
+    rows: Iterable[Mapping[str, Any]],
+    metrics: Sequence[str] = ALL_METRICS,
+    conventions: MetricConventions | None = None,
 ) -> dict[str, M.MetricSummary]:
-    """Mean of each metric over rows, skipping and counting undefined values (``null``)."""
+    """Mean of each metric over rows, skipping and counting undefined values (``null``).
+
+    With ``conventions`` (a protocol's :class:`MetricConventions`) its averaging rule applies.
+    """
     rows = list(rows)
-    return {m: M.summarize(r.get(m) for r in rows) for m in metrics}
+    conv = conventions or MetricConventions()
+    return {m: conv.summarize((r.get(m) for r in rows), m) for m in metrics}
