@@ -444,3 +444,76 @@ def test_corrected_defaults_are_unchanged() -> None:
     assert experiments.PROTOCOLS["corrected"].overrides == {}
     assert experiments.apply_protocol({"mode": "audiosep"}, "authors")["mode"] == "audiosep"
     assert experiments.apply_protocol({"seed": 3}, "authors")["seed"] == 3  # a seed repeats it
+
+
+# ---------------------------------------------------------------- end to end, tiny benchmark
+def _rows(folder) -> list[dict]:
+    from eventsep.evaluate import load_rows
+
+    return load_rows(folder)
+
+
+@pytest.mark.slow
+def test_evaluate_cli_under_both_protocols(tmp_path) -> None:
+    import json
+
+    from eventsep.cli import main
+
+    # the tiny-random detector gives p in [0.95, 0.998]: at tau 0.99 the corrected hard mask
+    # keeps some frames, the authors' one is min(sigmoid(p) / 0.99, 1) ~ 0.73 everywhere
+    spec = tmp_path / "hard099.json"
+    spec.write_text(json.dumps({"mode": "audiosep", "mask": "hard", "threshold": 0.99}))
+
+    def run(config: str, protocol: str, name: str) -> list[dict]:
+        out = tmp_path / f"{name}-{protocol}"
+        argv = ["evaluate", "--benchmark", "tiny", "--config", config, "--protocol", protocol]
+        argv += ["--models", "tiny-random", "--out", str(out), "--limit", "2", "--quiet"]
+        assert main([*argv, "--metrics", "sdr,si_sdr,stoi"]) == 0
+        info = json.loads((out / "run.json").read_text())
+        suffix = "" if protocol == "corrected" else "@authors"
+        assert info["protocol"] == protocol and info["config"] == name + suffix
+        if protocol == "authors":
+            assert info["config_fields"]["double_sigmoid"] is True
+            assert info["metric_conventions"] == {"stoi_placeholder": True, "plain_means": True}
+        rows = _rows(out)
+        assert [r["protocol"] for r in rows] == [protocol, protocol]
+        assert [r["prompt"] for r in rows] == ["Bark", "Crowing, cock-a-doodle-doo"]
+        return rows
+
+    masked = {p: run(str(spec), p, "hard099") for p in ("corrected", "authors")}
+    plain = {p: run("audiosep", p, "audiosep") for p in ("corrected", "authors")}
+    # the mask switches change the masked AudioSep run ...
+    for a, c in zip(masked["authors"], masked["corrected"], strict=True):
+        assert abs(a["si_sdr"] - c["si_sdr"]) > 1e-3
+    # ... and nothing changes AudioSep without a mask
+    for a, c in zip(plain["authors"], plain["corrected"], strict=True):
+        assert a["sdr"] == pytest.approx(c["sdr"], abs=1e-9)
+        assert a["si_sdr"] == pytest.approx(c["si_sdr"], abs=1e-9)
+
+
+@pytest.mark.slow
+def test_study_runs_table3_under_both_protocols(tmp_path, monkeypatch) -> None:
+    from eventsep import modelsets
+    from eventsep.metrics import ClapScorer
+    from eventsep.study import Study
+
+    asked: list[dict] = []
+
+    def load_clap_scorer(models, *, device=None, **options):
+        asked.append(options)
+        return ClapScorer.tiny_random(seed=0)
+
+    monkeypatch.setattr(modelsets, "load_clap_scorer", load_clap_scorer)
+    values: dict[str, list[float]] = {}
+    for protocol in ("corrected", "authors"):
+        study = Study("tiny-random", tmp_path / "results", protocol=protocol, max_clips=1)
+        study.run_table("table3", "tiny")
+        values[protocol] = []
+        for exp in study.plan("table3"):
+            rows = _rows(tmp_path / "results" / "tiny" / exp.run_name)
+            assert [r["protocol"] for r in rows] == [protocol]
+            values[protocol].append(rows[0]["clap_a"])
+    assert asked == [{}, {"protocol": "authors"}]
+    # authors: all five rules are the one band split of one separation; corrected: they differ
+    assert len(set(values["authors"])) == 1
+    assert len(set(values["corrected"])) > 1
