@@ -27,8 +27,8 @@ next one, which resumes as above.
 
 Row contents
 ------------
-``id, benchmark, config, models, prompt, labels, target_present`` and the metrics ``sdr, sdri,
-si_sdr, stoi, estoi, clap, clap_a`` (``null`` when undefined, with ``stoi_reason`` /
+``id, benchmark, config, protocol, models, prompt, labels, target_present`` and the metrics
+``sdr, sdri, si_sdr, stoi, estoi, clap, clap_a`` (``null`` when undefined, with ``stoi_reason`` /
 ``estoi_reason``), ``stoi_frames``, ``length_adjusted`` (the estimate was cut or zero-padded to the
 reference length), ``error`` (a typed input error for this clip, else ``null``) and ``timing``
 (seconds for ``load``, ``separate``, ``metrics``). Timings are the only fields that differ

@@ -517,3 +517,38 @@ def test_study_runs_table3_under_both_protocols(tmp_path, monkeypatch) -> None:
     # authors: all five rules are the one band split of one separation; corrected: they differ
     assert len(set(values["authors"])) == 1
     assert len(set(values["corrected"])) > 1
+
+
+def test_a_results_folder_keeps_its_protocol(tmp_path) -> None:
+    import json
+
+    from eventsep.evaluate import evaluate
+    from tests.test_evaluate import _bench, _Half
+
+    bench = _bench(tmp_path / "bench", n=1)
+    out = tmp_path / "old"
+    out.mkdir()
+    old = {"benchmark": "folder", "config": "half", "models": "m", "metrics": ["sdr"]}
+    (out / "run.json").write_text(json.dumps(old))  # written before protocols were recorded
+    run = {**old, "protocol": "corrected"}
+    rows = evaluate(bench, _Half(), out, run=run, metrics=["sdr"], progress=False)
+    assert rows[0]["protocol"] == "corrected"  # an old folder is the corrected protocol's
+    with pytest.raises(ConfigError, match="protocol differ"):
+        evaluate(bench, _Half(), out, run={**old, "protocol": "authors"}, metrics=["sdr"])
+    # the authors' conventions: a too-short clip's STOI is pystoi's 1e-5, not null
+    from eventsep import benchmarks
+    from eventsep.audio import save_audio
+
+    short = tmp_path / "short"
+    short.mkdir()
+    save_audio(short / "segment-0.wav", _noise(6000, 0), 32000, subtype="FLOAT")
+    save_audio(short / "mixture-0.wav", _noise(6000, 1), 32000, subtype="FLOAT")
+    (short / "metadata.csv").write_text("idx,caption,src_wav,noise_wav\n0,dog,a.wav,b.wav\n")
+    bench = benchmarks.read_benchmark("folder", short)
+    conv = MetricConventions(stoi_placeholder=True, plain_means=True)
+    for folder, conventions in ((short / "c", None), (short / "a", conv)):
+        row = evaluate(
+            bench, _Half(), folder, metrics=["stoi"], progress=False, conventions=conventions
+        )[0]
+        assert row["stoi_reason"] and row["stoi_frames"] < 30
+        assert row["stoi"] == (None if conventions is None else authors.PYSTOI_UNDEFINED)
