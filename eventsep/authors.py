@@ -21,6 +21,15 @@ switch                     authors' behaviour                       here
 fusion ``path``            time-domain band split (§4.1)            :func:`benchmark_fuse`
 metric conventions         STOI 1e-5 kept, plain means (§5.4-5.6)   :func:`pystoi_value`
 =========================  =======================================  ============================
+
+Not switched (the tables' notes should say so): CLAP models and their input handling (sections
+5.1-5.2) are chosen by ``modelsets.load_clap_scorer(protocol=...)``; a missing ESC-50/MUSIC
+file stops the evaluation (theirs skipped the pair silently, section 1); the committed ESC-50
+AudioSep baseline was masked (B:329-340), the registry's is not; their "flowsep" baseline is
+AudioSep outside FlowSep's span for clips longer than 10.24 s (none in the three benchmarks);
+resampling is soxr HQ where theirs was librosa's soxr_hq; the band split's ``filtfilt`` sees
+the span up to the clip's end (:func:`benchmark_fuse`). SDR, SDRi and SI-SDR (absolute, no
+zero-mean) are computed alike in both protocols (section 5.5).
 """
 
 from __future__ import annotations

@@ -552,3 +552,11 @@ def test_a_results_folder_keeps_its_protocol(tmp_path) -> None:
         )[0]
         assert row["stoi_reason"] and row["stoi_frames"] < 30
         assert row["stoi"] == (None if conventions is None else authors.PYSTOI_UNDEFINED)
+
+
+@pytest.mark.parametrize("table", ["table1", "table2", "table3"])
+def test_cli_runner_and_tables_agree_under_the_authors_protocol(table: str) -> None:
+    from tests.test_experiments import _consumers_agree
+
+    names = _consumers_agree(table, "authors")
+    assert names and all(n.endswith("@authors") for n in names)
