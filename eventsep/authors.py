@@ -241,12 +241,19 @@ def map_comma_prompt(mapper: Callable[..., Any], prompt: str, method: str) -> An
             if index not in indices:
                 indices.append(int(index))
                 labels.append(label)
+    members: list[Any] = []
+    for match in matches:  # the parts' class members (eventsep.mapping.ClassMember), no repeats
+        for member in getattr(match, "members", ()):
+            if all(m.index != member.index for m in members):
+                members.append(member)
     why = "; ".join(f"{part!r}: {m.explanation}" for part, m in zip(parts, matches, strict=True))
+    extra = {"members": tuple(members)} if hasattr(matches[0], "members") else {}
     return dataclasses.replace(
         matches[0],
         method="comma-split",
         labels=tuple(labels),
         indices=tuple(indices),
+        **extra,
         confident=all(bool(getattr(m, "confident", True)) for m in matches),
         explanation=f"comma prompt, max over the parts' classes ({why})",
     )

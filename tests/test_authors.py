@@ -21,7 +21,7 @@ from eventsep.audio import resample
 from eventsep.errors import ConfigError
 from eventsep.evaluate import MetricConventions, summarize_rows
 from eventsep.fusion import FUSION_RULES, FusionConfig, fuse
-from eventsep.mapping import LabelMatch
+from eventsep.mapping import ClassMember, LabelMatch
 from eventsep.metrics import IntelligibilityResult, stoi
 from eventsep.pipeline import EventSep, EventSepConfig
 from tests.test_pipeline import DOG, FakeAudioSep, FakeDetector, FakeFlowSep, FakeMapper, _mixture
@@ -184,7 +184,10 @@ class PartMapper:
     def __call__(self, prompt: str, method: str = "default") -> LabelMatch:
         self.parts.append(prompt)
         i = self.CLASSES.get(prompt, DOG)
-        return LabelMatch(f"c{i}", i, 0.3, "exact", (f"c{i}",), (i,), prompt != "weak", "")
+        member = ClassMember(f"c{i}", i, 0.3, "exact name")
+        return LabelMatch(
+            f"c{i}", i, 0.3, "exact", (f"c{i}",), (i,), prompt != "weak", "", (member,)
+        )
 
 
 def test_comma_prompt_policy_is_stated() -> None:
@@ -198,6 +201,7 @@ def test_comma_prompts_map_each_part_and_take_the_maximum() -> None:
     match = authors.map_comma_prompt(mapper, " race car , auto racing,", "paper")
     assert mapper.parts == ["race car", "auto racing"]
     assert match.indices == (300, 301) and match.method == "comma-split"
+    assert [m.index for m in match.members] == [300, 301]
     assert match.confident
     one = authors.map_comma_prompt(mapper, "dog", "paper")
     assert one.indices == (DOG,) and one.method == "exact"
