@@ -216,6 +216,7 @@ def evaluate_distributed(
     progress: bool = True,
     sample_rate: int | None = None,
     batch_size: int = 1,
+    conventions: Any = None,
 ) -> list[dict[str, Any]]:
     """:func:`eventsep.evaluate.evaluate` for one rank of a ``torchrun`` launch.
 
@@ -256,6 +257,7 @@ def evaluate_distributed(
             progress=progress,
             sample_rate=sample_rate,
             batch_size=batch_size,
+            conventions=conventions,
         )
     E.check_metrics(metrics, clap)
     check_batch_size(batch_size)
@@ -309,7 +311,14 @@ def evaluate_distributed(
         failed: BaseException | None = None
         try:
             for row in E.evaluate_rows(
-                todo, separate, info, clap, metrics, sample_rate=sample_rate, batch_size=batch_size
+                todo,
+                separate,
+                info,
+                clap,
+                metrics,
+                sample_rate=sample_rate,
+                batch_size=batch_size,
+                conventions=conventions,
             ):
                 own.append(row)
                 bar.update(1)

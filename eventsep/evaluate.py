@@ -36,12 +36,20 @@ later run, single-process ones included, which merge them too.
 
 Row contents
 ------------
-``id, benchmark, config, models, prompt, labels, target_present`` and the metrics ``sdr, sdri,
-si_sdr, stoi, estoi, clap, clap_a`` (``null`` when undefined, with ``stoi_reason`` /
+``id, benchmark, config, protocol, models, prompt, labels, target_present`` and the metrics
+``sdr, sdri, si_sdr, stoi, estoi, clap, clap_a`` (``null`` when undefined, with ``stoi_reason`` /
 ``estoi_reason``), ``stoi_frames``, ``length_adjusted`` (the estimate was cut or zero-padded to the
 reference length), ``error`` (a typed input error for this clip, else ``null``) and ``timing``
 (seconds for ``load``, ``separate``, ``metrics``). Timings are the only fields that differ
 between two runs of a deterministic separator.
+
+Metric conventions
+------------------
+:class:`MetricConventions` says how undefined values are recorded and averaged: by default an
+undefined STOI/ESTOI is ``null`` and every mean skips and counts undefined values; the
+``authors`` protocol keeps pystoi's ``1e-5`` placeholder in the row and takes plain means
+(shared/AUTHORS_PROTOCOL.md 5.4, 5.6). Both report SDR, SDRi and SI-SDR alike: SDR is an SNR,
+SDRi is SDR(estimate) - SDR(mixture), SI-SDR is absolute (not an improvement), none zero-mean.
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +73,7 @@ from eventsep.errors import BenchmarkError, ConfigError, EventSepError, ResultsL
 __all__ = [
     "ALL_METRICS",
     "LOCK_FILE",
+    "MetricConventions",
     "RANK_FILE",
     "RESULTS_FILE",
     "RUN_FILE",
@@ -86,9 +96,45 @@ LOCK_FILE = RESULTS_FILE + ".lock"
 RUN_FILE = "run.json"
 #: Rows file of one rank of a ``torchrun`` evaluation (:mod:`eventsep.distributed`).
 RANK_FILE = "rows.rank{rank}.jsonl"
-_RUN_KEYS = ("benchmark", "config", "models", "metrics")
+_RUN_KEYS = ("benchmark", "config", "protocol", "models", "metrics")
 #: Keys of ``run.json`` written by older versions, and their current names.
 _OLD_RUN_KEYS = {"profile": "models"}
+#: Value of a ``run.json`` key that older folders (and callers) leave out.
+_RUN_DEFAULTS = {"protocol": "corrected"}
+
+
+@dataclass(frozen=True)
+class MetricConventions:
+    """How a protocol records and averages undefined metric values.
+
+    Attributes
+    ----------
+    stoi_placeholder : bool
+        ``False`` (corrected): an undefined STOI/ESTOI (fewer than 30 active reference frames,
+        silent reference) is ``null`` in the row with a ``*_reason``. ``True`` (authors): the row
+        holds what pystoi returns, ``1e-5`` in that case (shared/AUTHORS_PROTOCOL.md 5.4,
+        :func:`eventsep.authors.pystoi_value`); the reason is still recorded.
+    plain_means : bool
+        ``False`` (corrected): every mean skips and counts undefined values. ``True`` (authors,
+        section 5.6): SDR, SDRi, SI-SDR, CLAP and CLAP-A are plain means, one undefined value
+        makes the mean undefined; STOI and ESTOI skip NaN (``nanmean``) but keep ``1e-5``.
+    """
+
+    stoi_placeholder: bool = False
+    plain_means: bool = False
+
+    def summarize(self, values: Iterable[Any], metric: str) -> M.MetricSummary:
+        """Mean of one metric's row values under these conventions."""
+        values = list(values)
+        summary = M.summarize(values)
+        if self.plain_means and metric not in ("stoi", "estoi") and summary.skipped:
+            return M.MetricSummary(math.nan, summary.count, summary.skipped)
+        return summary
+
+    def to_dict(self) -> dict[str, bool]:
+        """The conventions as JSON data (recorded in ``run.json``)."""
+        return {"stoi_placeholder": self.stoi_placeholder, "plain_means": self.plain_means}
+
 
 Separator = Callable[[torch.Tensor, int, str], Any]
 
@@ -239,7 +285,11 @@ def _check_run(out_dir: Path, run: Mapping[str, Any]) -> None:
             for was, now in _OLD_RUN_KEYS.items():
                 if now not in old and was in old:
                     old[now] = old.pop(was)
-            diff = [k for k in _RUN_KEYS if old.get(k) != run.get(k)]
+            diff = [
+                k
+                for k in _RUN_KEYS
+                if old.get(k, _RUN_DEFAULTS.get(k)) != run.get(k, _RUN_DEFAULTS.get(k))
+            ]
             if diff:
                 raise ConfigError(
                     f"{out_dir} holds results of another run ({', '.join(diff)} differ: "
@@ -262,6 +312,7 @@ def evaluate(
     progress: bool = True,
     sample_rate: int = BENCHMARK_SAMPLE_RATE,
     batch_size: int = 1,
+    conventions: MetricConventions | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``separate`` over benchmark items, appending one durable row per clip; resumable.
 
@@ -289,6 +340,8 @@ def evaluate(
     batch_size : int
         Clips separated together (see :func:`evaluate_rows`); rows are still written one per
         clip, once, as each batch finishes.
+    conventions : MetricConventions, optional
+        How undefined values are recorded (default: the corrected protocol's).
 
     Returns
     -------
@@ -330,7 +383,14 @@ def evaluate(
         )
         try:
             for row in evaluate_rows(
-                todo, separate, info, clap, metrics, sample_rate=sample_rate, batch_size=batch_size
+                todo,
+                separate,
+                info,
+                clap,
+                metrics,
+                sample_rate=sample_rate,
+                batch_size=batch_size,
+                conventions=conventions,
             ):
                 log.append(row)
                 done[row["id"]] = row
@@ -421,6 +481,7 @@ def evaluate_rows(
     *,
     sample_rate: int = BENCHMARK_SAMPLE_RATE,
     batch_size: int = 1,
+    conventions: MetricConventions | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Evaluate ``todo`` and yield one finished row per clip, as soon as its batch is done.
 
@@ -429,7 +490,7 @@ def evaluate_rows(
     of the batches) and a separator with a ``batch(items, sample_rate, on_error="return")``
     method (:meth:`eventsep.pipeline.EventSep.batch`) gets each batch in one call; any other
     separator is called clip by clip. ``timing["separate"]`` is then the clip's share of its
-    batch's time.
+    batch's time. ``conventions`` says how undefined values are recorded (default: corrected).
     """
     from eventsep.batching import check_batch_size, group_by_length
 
@@ -456,7 +517,7 @@ def evaluate_rows(
                 row["error"] = f"{type(result).__name__}: {result}"
                 yield row
                 continue
-            _score(row, item, result, mix, ref, clap, metrics, sample_rate)
+            _score(row, item, result, mix, ref, clap, metrics, sample_rate, conventions)
             yield row
 
 
@@ -527,6 +588,7 @@ def _score(
     clap: M.ClapScorer | None,
     metrics: Sequence[str],
     sample_rate: int,
+    conventions: MetricConventions | None = None,
 ) -> None:
     """Fill ``row`` with the labels and metrics of ``result`` (a Tensor or an EventSepResult)."""
     from eventsep.audio import fit_length, resample
@@ -554,7 +616,12 @@ def _score(
     for name, fn in (("stoi", M.stoi), ("estoi", M.estoi)):
         if name in metrics:
             res = fn(est, ref, sample_rate)
-            row[name] = _finite(res.value)
+            value = res.value
+            if conventions is not None and conventions.stoi_placeholder:
+                from eventsep.authors import pystoi_value
+
+                value = pystoi_value(res, est, ref, sample_rate, extended=name == "estoi")
+            row[name] = _finite(value)
             row[f"{name}_reason"] = res.reason
             row["stoi_frames"] = res.active_frames
     if clap is not None and {"clap", "clap_a"} <= set(metrics):
@@ -568,8 +635,14 @@ def _score(
 
 
 def summarize_rows(
-    rows: Iterable[Mapping[str, Any]], metrics: Sequence[str] = ALL_METRICS
+    rows: Iterable[Mapping[str, Any]],
+    metrics: Sequence[str] = ALL_METRICS,
+    conventions: MetricConventions | None = None,
 ) -> dict[str, M.MetricSummary]:
-    """Mean of each metric over rows, skipping and counting undefined values (``null``)."""
+    """Mean of each metric over rows, skipping and counting undefined values (``null``).
+
+    With ``conventions`` (a protocol's :class:`MetricConventions`) its averaging rule applies.
+    """
     rows = list(rows)
-    return {m: M.summarize(r.get(m) for r in rows) for m in metrics}
+    conv = conventions or MetricConventions()
+    return {m: conv.summarize((r.get(m) for r in rows), m) for m in metrics}

@@ -32,11 +32,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from eventsep import fusion
+from eventsep import authors, fusion
 from eventsep.errors import ConfigError
-from eventsep.evaluate import ALL_METRICS
+from eventsep.evaluate import ALL_METRICS, MetricConventions
 
 __all__ = [
+    "AUTHORS_PROTOCOL",
     "DEFAULT_PROTOCOL",
     "EXPERIMENTS",
     "FUSION_ABLATION",
@@ -54,6 +55,7 @@ __all__ = [
     "Experiment",
     "Protocol",
     "TableSpec",
+    "apply_protocol",
     "build_registry",
     "check_protocol",
     "for_table",
@@ -65,6 +67,8 @@ __all__ = [
 
 DEFAULT_PROTOCOL = "corrected"
 """The protocol of every results folder written before protocols were named."""
+AUTHORS_PROTOCOL = "authors"
+"""The protocol that computes what the authors' benchmark code computes."""
 
 
 # ----------------------------------------------------------------------------------- types
@@ -81,11 +85,21 @@ class Protocol:
     overrides : mapping
         ``EventSepConfig`` fields every separating experiment gets under this protocol; the
         experiment's own fields win (a ``fusion`` mapping is merged field by field).
+    metrics : MetricConventions
+        How its rows record undefined values and how its tables average them.
+    clap : str
+        The protocol name given to ``modelsets.load_clap_scorer`` (which CLAP models and
+        input handling score CLAP and CLAP-A).
+    notes : tuple of str
+        Sentences the tables' notes quote for this protocol.
     """
 
     name: str
     description: str
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    metrics: MetricConventions = field(default_factory=MetricConventions)
+    clap: str = DEFAULT_PROTOCOL
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -208,6 +222,31 @@ class Experiment:
 
 
 # ------------------------------------------------------------------------------------ axes
+AUTHORS_OVERRIDES: Mapping[str, Any] = {
+    # section 2.5: the authors' cascade per comma part, Demucs keywords unmasked, no gate
+    "mapping_method": "paper",
+    "comma_prompts": "split-max",
+    "demucs_keywords": True,
+    "skip_unconfident": False,
+    # sections 2.1-2.4: Att head, second sigmoid, hard = soft, stretched frames, no fallback
+    "sed_head": "att",
+    "double_sigmoid": True,
+    "mask_formula": "authors",
+    "mask_interpolation": "endpoints",
+    "empty_mask": "keep",
+    # section 3.2 and 6: one random 10.24 s span, 20 Euler steps, PCM16 input, 0.5-peak output,
+    # unseeded (pass seed=<int> to a call to repeat a run)
+    "segment": "random",
+    "flowsep_steps": 20,
+    "flowsep_input": "pcm16",
+    "flowsep_level": "peak",
+    "seed": None,
+    # section 4.1: the benchmark path (band split at 4 kHz for every rule), committed a = 0.1
+    "fusion": {"path": "benchmark", "rate": 0.1, "cutoff_hz": 4000.0},
+}
+"""``EventSepConfig`` fields of the ``authors`` protocol, each a deviation of
+shared/AUTHORS_PROTOCOL.md (section in the comment above it in the source)."""
+
 PROTOCOLS: Mapping[str, Protocol] = {
     p.name: p
     for p in (
@@ -215,12 +254,25 @@ PROTOCOLS: Mapping[str, Protocol] = {
             DEFAULT_PROTOCOL,
             "this package's pipeline and metrics with their documented defaults",
         ),
-        # Placeholder so the tables and the reproduction report can run both protocols; the
-        # authors protocol's own entry (with its switches) replaces this one.
         Protocol(
-            "authors",
-            "what the authors' benchmark code (overjoy1008/EventSep at c329038) computes",
-            overrides={},
+            AUTHORS_PROTOCOL,
+            "what the authors' benchmark code computes (shared/AUTHORS_PROTOCOL.md): double "
+            "sigmoid, hard = soft mask, stretched frames, Demucs-keyword and comma-prompt "
+            "routing, FlowSep's PCM16 input and 0.5-peak output unseeded, the time-domain "
+            "band split for every ensemble, their CLAP models and STOI conventions",
+            overrides=AUTHORS_OVERRIDES,
+            metrics=MetricConventions(stoi_placeholder=True, plain_means=True),
+            clap=AUTHORS_PROTOCOL,
+            notes=(
+                authors.COMMA_PROMPT_POLICY,
+                "Every ensemble (EventSep in Table 1, all five rules of Table 3) is the authors' "
+                "benchmark band split: AudioSep low-passed and FlowSep high-passed at 4 kHz "
+                "(Butterworth order 6, filtfilt), so the five Table 3 rows are computed alike.",
+                "FlowSep is unseeded and left at its 0.5-peak level: FlowSep and ensemble "
+                "cells change from run to run.",
+                "STOI/ESTOI keep pystoi's 1e-5 for clips with fewer than 30 active frames; "
+                "SDR, SDRi, SI-SDR (absolute), CLAP and CLAP-A are plain means.",
+            ),
         ),
     )
 }
@@ -391,6 +443,11 @@ def _check(registry: Mapping[tuple[str, str], Experiment]) -> None:
             if where in rows:
                 raise ConfigError(f"{rows[where]!r} and {exp.run_name!r} fill the same row")
             rows[where] = exp.run_name
+
+
+def apply_protocol(fields: Mapping[str, Any], protocol: str | None = None) -> dict[str, Any]:
+    """``EventSepConfig`` fields with ``protocol``'s overrides under them (fields win)."""
+    return _merge(PROTOCOLS[check_protocol(protocol)].overrides, fields)
 
 
 def build_registry() -> dict[tuple[str, str], Experiment]:

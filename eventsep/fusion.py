@@ -37,11 +37,19 @@ the paper describes and what this module implements: 16 kHz STFT (n_fft 1024, ho
 RMS matching of FlowSep to the AudioSep span, magnitude rules with AudioSep's phase, defaults
 ``a = 0.3`` and ``f_c = 4000 Hz``, the span pasted back without cross-fade, the whole output
 resampled 16 -> 32 kHz and clipped to [-1, 1]. Their benchmark scripts instead upsample FlowSep to
-32 kHz, do no RMS matching and no STFT: "rate" is a time-domain blend ``(1-a) A + a F`` and every
-other rule is the same 6th-order Butterworth split at f_c (``filtfilt``: AudioSep low-passed plus
-FlowSep high-passed), so the four non-rate rules are identical there. Only the inference path is
-implemented here. ``bandlimit_8k=True, crossfade=0, clip=True`` reproduces it (up to the
-resampler).
+32 kHz, do no RMS matching and no STFT: only the literal name ``"ensemble_a"`` is a time-domain
+blend ``(1-a) A + a F``; every other name, including the hyphenated ``ensemble-a`` ...
+``ensemble-e`` the benchmark ran, is the same 6th-order Butterworth split at f_c (``filtfilt``:
+AudioSep low-passed plus FlowSep high-passed), so all five rules are identical there. The
+inference path is implemented by the STFT functions here; ``bandlimit_8k=True,
+crossfade=0, clip=True`` reproduces it (up to the resampler).
+
+``FusionConfig(path="benchmark")`` runs the benchmark path instead
+(:func:`eventsep.authors.benchmark_fuse`; the ``authors`` protocol, shared/AUTHORS_PROTOCOL.md
+section 4.1): each rule is looked up under the name the authors committed it with
+(:data:`eventsep.authors.BENCHMARK_RULE_NAMES`), and as none of those is ``"ensemble_a"``,
+every rule is the band split; ``n_fft``, ``hop_length``, ``crossfade``, ``bandlimit_8k`` and
+``clip`` play no part there.
 """
 
 from __future__ import annotations
@@ -55,6 +63,7 @@ from eventsep.dsp import crossfade_window
 from eventsep.errors import ConfigError
 
 __all__ = [
+    "FUSION_PATHS",
     "FUSION_RULES",
     "FusionConfig",
     "STFTFusion",
@@ -74,6 +83,10 @@ FUSION_RULES: tuple[str, ...] = (
     "progressive",
     "reverse-progressive",
 )
+
+#: Where the rules are computed: "stft" (the inference path, this module) or "benchmark" (the
+#: authors' benchmark path, :func:`eventsep.authors.benchmark_fuse`).
+FUSION_PATHS: tuple[str, ...] = ("stft", "benchmark")
 
 _RMS_EPS = 1e-12
 
@@ -108,6 +121,10 @@ class FusionConfig:
         Band-limit the whole output to 8 kHz as the authors' code does.
     clip : bool
         Clip the output to [-1, 1] as the authors' code does.
+    path : str
+        One of :data:`FUSION_PATHS`: ``"stft"`` (default) or ``"benchmark"``, the authors'
+        benchmark path, a time-domain Butterworth band split at ``cutoff_hz`` for every rule
+        (shared/AUTHORS_PROTOCOL.md section 4.1).
     """
 
     rule: str = "rate"
@@ -118,9 +135,14 @@ class FusionConfig:
     crossfade: int = 512
     bandlimit_8k: bool = False
     clip: bool = False
+    path: str = "stft"
 
     def __post_init__(self) -> None:
         _check_rule(self.rule)
+        if self.path not in FUSION_PATHS:
+            raise ConfigError(
+                f"unknown fusion path {self.path!r}; choose one of {', '.join(FUSION_PATHS)}"
+            )
         _check_rate(self.rate)
         if self.cutoff_hz < 0:
             raise ConfigError(f"cutoff_hz must be >= 0, got {self.cutoff_hz}")
@@ -398,6 +420,20 @@ def fuse(
     from eventsep.audio import fit_length
 
     c = FusionConfig() if config is None else config
+    if c.path == "benchmark":
+        from eventsep.authors import BENCHMARK_RULE_NAMES, benchmark_fuse
+
+        return benchmark_fuse(
+            audiosep,
+            flowsep,
+            start,
+            length,
+            BENCHMARK_RULE_NAMES[c.rule],
+            rate=c.rate,
+            cutoff_hz=c.cutoff_hz,
+            audiosep_rate=audiosep_rate,
+            flowsep_rate=flowsep_rate,
+        )
     n32 = audiosep.shape[-1]
     a16 = _resample(audiosep, audiosep_rate, flowsep_rate)
     a_seg, f_seg, start, length = align_span(a16, flowsep.to(a16.device), start, length)

@@ -28,7 +28,9 @@ i.e. half-sample symmetric extension).
 Differences from the authors' code: the mask is applied to probabilities taken once through the
 sigmoid (theirs took it twice); and :func:`frames_to_samples` puts frame ``i`` at its true time
 ``i / frames_per_second`` seconds, whereas theirs stretched the frame vector over the clip
-(``np.linspace(0, 1, frames)``), a drift of up to one hop (10 ms) at the end.
+(``np.linspace(0, 1, frames)``), a drift of up to one hop (10 ms) at the end. The ``authors``
+protocol switches both back (:data:`MASK_FORMULAS`, :data:`MASK_INTERPOLATIONS`,
+:mod:`eventsep.authors`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ from eventsep.errors import ConfigError
 
 __all__ = [
     "EMPTY_MASK_POLICIES",
+    "MASK_FORMULAS",
+    "MASK_INTERPOLATIONS",
     "MASK_KINDS",
     "DEFAULT_THRESHOLD",
     "DEFAULT_SIGMA",
@@ -59,8 +63,19 @@ __all__ = [
 
 MASK_KINDS = ("none", "hard", "soft", "soft-rel", "soft-gauss", "soft-fade-th")
 #: What to do when a mask is (numerically) all zero: "restore" (mask of ones, target marked
-#: absent, the paper's behaviour) or "silence" (the estimate is silent, separators not run).
-EMPTY_MASK_POLICIES: tuple[str, ...] = ("restore", "silence")
+#: absent, the paper's behaviour), "silence" (the estimate is silent, separators not run) or
+#: "keep" (no fallback: the mask is used as it is, as the authors' benchmark code does,
+#: shared/AUTHORS_PROTOCOL.md section 2.4; the target is still reported absent).
+EMPTY_MASK_POLICIES: tuple[str, ...] = ("restore", "silence", "keep")
+#: How the mask value of a frame is computed: "as-named" (each kind by its formula) or
+#: "authors" (every kind but "none" is ``min(p / tau, 1)``, so hard = soft; AUTHORS_PROTOCOL.md
+#: section 2.3, :func:`eventsep.authors.authors_mask`).
+MASK_FORMULAS: tuple[str, ...] = ("as-named", "authors")
+#: How frame values are spread over samples: "time" (frame i at i / frames_per_second s,
+#: :func:`frames_to_samples`) or "endpoints" (first and last frame on the first and last
+#: sample, the authors' ``np.interp`` over ``linspace(0, 1, .)``, AUTHORS_PROTOCOL.md 2.4,
+#: :func:`eventsep.authors.stretch_to_samples`).
+MASK_INTERPOLATIONS: tuple[str, ...] = ("time", "endpoints")
 _ALIASES = {"soft-fade": "soft-gauss"}
 DEFAULT_THRESHOLD = 0.55
 DEFAULT_SIGMA = 5.0
@@ -285,9 +300,10 @@ def resolve_empty(
     ----------
     mask : torch.Tensor
         ``(..., frames)`` or ``(..., samples)`` mask.
-    policy : {"restore", "silence"}
+    policy : {"restore", "silence", "keep"}
         ``"restore"`` replaces an empty mask with all ones (paper: the whole clip goes to the
-        separators); ``"silence"`` sets it to exactly zero (the output is silence).
+        separators); ``"silence"`` sets it to exactly zero (the output is silence); ``"keep"``
+        returns it unchanged (the authors' code has no fallback).
     eps : float
         Threshold on the sum (1e-6 as in the authors' code).
 
@@ -298,8 +314,12 @@ def resolve_empty(
         ``mask.shape[:-1]`` otherwise).
     """
     if policy not in EMPTY_MASK_POLICIES:
-        raise ConfigError(f"unknown empty-mask policy {policy!r}; use 'restore' or 'silence'")
+        raise ConfigError(
+            f"unknown empty-mask policy {policy!r}; use one of {', '.join(EMPTY_MASK_POLICIES)}"
+        )
     present = mask.sum(dim=-1) >= eps
+    if policy == "keep":
+        return mask, bool(present.item()) if mask.dim() == 1 else present
     fill = torch.ones_like(mask) if policy == "restore" else torch.zeros_like(mask)
     out = torch.where(present[..., None], mask, fill)
     if mask.dim() == 1:

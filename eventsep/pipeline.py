@@ -404,7 +404,7 @@ class EventSep:
             with timer("mapping"):
                 match = self.map(prompt, cfg, classes=classes)
                 ex_matches = tuple(self.map(e, cfg) for e in excluded)
-            skipped = _why_no_mask(match, cfg)
+            skipped = _why_no_mask(match, cfg, prompt)
             if skipped:
                 probs = None
                 time_mask = TimeMask(mix, notes=(skipped,))
@@ -463,13 +463,19 @@ class EventSep:
         """Stage 1: the AudioSet classes ``prompt`` describes, by ``config.mapping_method``.
 
         Returns the mapper's :class:`~eventsep.mapping.LabelMatch`; with ``classes``, the
-        explicitly named set (:func:`eventsep.mapping.match_classes`) instead.
+        explicitly named set (:func:`eventsep.mapping.match_classes`) instead; with
+        ``config.comma_prompts="split-max"`` the classes of the prompt's comma-separated parts
+        (:func:`eventsep.authors.map_comma_prompt`).
         """
         if classes is not None:
             from eventsep.mapping import match_classes
 
             return match_classes(classes)
         cfg = config or self.config
+        if cfg.comma_prompts == "split-max":
+            from eventsep.authors import map_comma_prompt
+
+            return map_comma_prompt(self.mapper, prompt, cfg.mapping_method)
         return self.mapper(prompt, method=cfg.mapping_method)
 
     def detect(self, mixture: torch.Tensor, config: EventSepConfig | None = None) -> torch.Tensor:
@@ -498,11 +504,12 @@ class EventSep:
     ) -> TimeMask:
         """Stage 3: the time mask of the matched classes, applied to ``mixture``.
 
-        The matched classes are combined by a frame-wise max, turned into a mask of kind
-        ``config.mask`` at ``config.threshold``, the empty-mask policy ``config.empty_mask`` is
-        applied, frames of excluded sounds are attenuated
-        (:func:`eventsep.exclusion.exclusion_gate`) and the frame mask is spread over the
-        samples.
+        The matched classes are combined by a frame-wise max (passed through a second sigmoid
+        when ``config.double_sigmoid``), turned into a mask of kind ``config.mask`` at
+        ``config.threshold`` (every kind the soft formula when ``config.mask_formula`` is
+        ``"authors"``), the empty-mask policy ``config.empty_mask`` is applied, frames of
+        excluded sounds are attenuated (:func:`eventsep.exclusion.exclusion_gate`) and the frame
+        mask is spread over the samples (``config.mask_interpolation``).
 
         Parameters
         ----------
@@ -515,26 +522,38 @@ class EventSep:
         exclude : sequence of LabelMatch
             Matches of negative prompts; the confident ones attenuate the mask.
         """
-        from eventsep import exclusion, masks
+        from eventsep import authors, exclusion, masks
 
         cfg = config or self.config
         fps = float(self.detector_for(cfg.sed_head).frames_per_second)
         class_probs = probs[:, list(match.indices)]
         # several matched classes: the target is active where any of them is
         target = masks.combine_classes(class_probs, range(class_probs.shape[-1]), how="max")
-        frame_mask = masks.make_mask(target, kind=cfg.mask, threshold=cfg.threshold)
+        if cfg.double_sigmoid:
+            target = authors.double_sigmoid(target)
+        if cfg.mask_formula == "authors" and cfg.mask != "none":
+            frame_mask = authors.authors_mask(target, cfg.threshold)
+        else:
+            frame_mask = masks.make_mask(target, kind=cfg.mask, threshold=cfg.threshold)
         frame_mask, present = masks.resolve_empty(frame_mask, policy=cfg.empty_mask)
         ex_idx = sorted({i for m in exclude if bool(m.confident) for i in m.indices})
         if ex_idx:
             ex_probs = masks.combine_classes(probs, ex_idx, how="max")
             frame_mask = frame_mask * exclusion.exclusion_gate(target, ex_probs, cfg.threshold)
-        per_sample = masks.frames_to_samples(
-            frame_mask, mixture.shape[-1], self.sample_rate, frames_per_second=fps
-        ).to(mixture.device, mixture.dtype)
+        if cfg.mask_interpolation == "endpoints":
+            per_sample = authors.stretch_to_samples(frame_mask, mixture.shape[-1])
+        else:
+            per_sample = masks.frames_to_samples(
+                frame_mask, mixture.shape[-1], self.sample_rate, frames_per_second=fps
+            )
+        per_sample = per_sample.to(mixture.device, mixture.dtype)
         notes: tuple[str, ...] = ()
         if not present:
-            restore = cfg.empty_mask == "restore"
-            what = "mask restored to all ones" if restore else "output is silence"
+            what = {
+                "restore": "mask restored to all ones",
+                "silence": "output is silence",
+                "keep": "mask kept as it is",
+            }[cfg.empty_mask]
             notes = (f"target {match.label!r} not detected (mask empty): {what}",)
         return TimeMask(
             masked=mixture * per_sample,
@@ -552,7 +571,9 @@ class EventSep:
         """Stage 4: run the separators ``config.mode`` needs on the masked mixture.
 
         AudioSep's estimate is placed over the whole input at :attr:`sample_rate`; FlowSep gets
-        ``config.segment``, ``config.seed`` and ``config.flowsep_steps``.
+        ``config.segment``, ``config.seed`` and ``config.flowsep_steps``, and, only where they
+        differ from the defaults, ``input_pcm16`` and ``restore_level`` from
+        ``config.flowsep_input`` and ``config.flowsep_level``.
 
         Parameters
         ----------
@@ -570,6 +591,11 @@ class EventSep:
                 n = masked.shape[-1]
                 a = Separation(out.placed(n, self.sample_rate), self.sample_rate, 0, n)
         if cfg.mode != "audiosep":
+            options: dict[str, Any] = {}
+            if cfg.flowsep_input == "pcm16":
+                options["input_pcm16"] = True
+            if cfg.flowsep_level == "peak":
+                options["restore_level"] = False
             with timer("flowsep"):
                 f = self.flowsep.extract(
                     masked,
@@ -578,6 +604,7 @@ class EventSep:
                     segment=cfg.segment,
                     seed=cfg.seed,
                     steps=cfg.flowsep_steps,
+                    **options,
                 )
         return Separations(a, f, timer.times)
 
@@ -890,11 +917,20 @@ def _check_exclude(exclude: object) -> tuple[str, ...]:
     return tuple(check_prompt(e) for e in items)
 
 
-def _why_no_mask(match: Any, cfg: EventSepConfig) -> str | None:
+def _why_no_mask(match: Any, cfg: EventSepConfig, prompt: str = "") -> str | None:
     """Why the time mask is skipped for this call (None: it is applied)."""
     if cfg.mask == "none":
         return "time mask off: SED not run"
-    if not bool(getattr(match, "confident", True)):
+    if cfg.demucs_keywords:
+        from eventsep.authors import demucs_keyword
+
+        key = demucs_keyword(prompt)
+        if key is not None:
+            return (
+                f"prompt contains the Demucs keyword {key!r}: not masked (the authors' routing "
+                "with Demucs off)"
+            )
+    if cfg.skip_unconfident and not bool(getattr(match, "confident", True)):
         return (
             f"prompt matched no class confidently (best: {match.label!r}, score "
             f"{float(match.score):.2f}): time masking skipped"

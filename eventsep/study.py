@@ -46,7 +46,9 @@ class Study:
         ``EventSepConfig`` fields applied to the shared pipeline (every experiment's own fields
         override these).
     protocol : str
-        Protocol of the experiments looked up by name (:data:`eventsep.experiments.PROTOCOLS`).
+        Protocol of the experiments looked up by name (:data:`eventsep.experiments.PROTOCOLS`);
+        it also chooses the CLAP scorer and the metric conventions. Under ``"authors"`` the
+        experiments' ``seed=None`` (unseeded FlowSep) wins over ``seed``.
     """
 
     def __init__(
@@ -84,11 +86,12 @@ class Study:
 
     @property
     def clap(self) -> Any:
-        """The shared CLAP scorer of the model set (tiny-random for ``"tiny-random"``)."""
+        """The shared CLAP scorer of the model set and protocol (tiny-random: tiny-random)."""
         if self._clap is None:
             from eventsep.modelsets import load_clap_scorer
 
-            self._clap = load_clap_scorer(self.models, device=self.device)
+            clap = experiments.PROTOCOLS[self.protocol].clap
+            self._clap = load_clap_scorer(self.models, device=self.device, protocol=clap)
         return self._clap
 
     def benchmark(self, name: str) -> Any:
@@ -143,7 +146,11 @@ class Study:
             "models": self.models,
             "seed": self.seed,
             "data": str(bench.root),
+            "metric_conventions": self._conventions().to_dict(),
         }
+
+    def _conventions(self) -> Any:
+        return experiments.PROTOCOLS[self.protocol].metrics
 
     def _clap_for(self, exp: Experiment) -> Any:
         return self.clap if {"clap", "clap_a"} & set(exp.metrics) else None
@@ -167,6 +174,7 @@ class Study:
             metrics=exp.metrics,
             limit=self.max_clips,
             progress=False,
+            conventions=self._conventions(),
         )
 
     def _evaluate_refused(self, bench: Any, group: Sequence[Experiment]) -> None:
@@ -204,4 +212,5 @@ class Study:
                     clap=self._clap_for(exp),
                     metrics=exp.metrics,
                     progress=False,
+                    conventions=self._conventions(),
                 )

@@ -36,7 +36,7 @@ from typing import Any
 
 import pandas as pd
 
-from eventsep import experiments
+from eventsep import authors, experiments
 from eventsep.errors import ConfigError
 from eventsep.evaluate import RESULTS_FILE, RUN_FILE, ResultsLog
 from eventsep.metrics import summarize
@@ -259,18 +259,11 @@ def table_for_benchmarks(
 
 
 # ------------------------------------------------------------------ protocols side by side
-AUTHORS_COMMA_POLICY = (
-    "Comma prompts under the authors' protocol: the authors' benchmark code splits a prompt at "
-    "its commas, maps each part to a class and then crashes on the resulting list (110 of the "
-    "1000 VGGSound rows, 11 labels such as 'race car, auto racing'), so every masked VGGSound "
-    "run of theirs stops at the first such row and the paper's masked VGGSound numbers came from "
-    "other code. Here each part is mapped to a class and the time mask uses, frame by frame, the "
-    "maximum probability over those classes."
-)
+AUTHORS_COMMA_POLICY = authors.COMMA_PROMPT_POLICY
 """How the authors protocol handles comma prompts; printed under every table and in the report.
 
-The one place this text lives: when the authors protocol exposes its own policy constant,
-point this name at it.
+The text lives in :data:`eventsep.authors.COMMA_PROMPT_POLICY`, next to the code that applies it
+(:func:`eventsep.authors.map_comma_prompt`).
 """
 
 

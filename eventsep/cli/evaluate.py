@@ -1,13 +1,16 @@
 """``eventsep evaluate`` and ``eventsep build-benchmark``.
 
-``eventsep evaluate --benchmark NAME [--data DIR] [--config CONFIG]
+``eventsep evaluate --benchmark NAME [--data DIR] [--config CONFIG] [--protocol PROTOCOL]
 [--models paper|tiny-random|FOLDER] --out DIR [--limit N]`` runs one pipeline configuration over
 a benchmark and appends one durable row per clip to ``DIR/rows.jsonl`` (see
 :mod:`eventsep.evaluate`); run it again after an interruption to finish the remaining clips.
 
 ``--config`` is the name of an experiment of :mod:`eventsep.experiments` (``mixture`` is the
 no-separation baseline and needs no model), evaluated with the metrics the registry gives it, or
-a JSON / TOML file of ``EventSepConfig`` fields (every metric).
+a JSON / TOML file of ``EventSepConfig`` fields (every metric). ``--protocol`` (default
+``corrected``) chooses the protocol of :data:`eventsep.experiments.PROTOCOLS`: the experiment of
+that protocol, or the protocol's overrides under a file's fields; its CLAP scorer and metric
+conventions. Every row and ``run.json`` record the protocol.
 
 ``--batch-size N`` separates N clips of similar length together (:meth:`EventSep.batch`).
 Under ``torchrun --nproc-per-node N -m eventsep evaluate ...`` each process evaluates its shard
@@ -30,23 +33,35 @@ from eventsep.errors import ConfigError
 __all__ = ["build_separator", "register", "resolve_config"]
 
 
-def _preset(spec: str) -> experiments.Experiment | None:
-    """The registry experiment ``spec`` names, or ``None`` for anything else (a file)."""
-    return experiments.get(spec) if spec in experiments.names() else None
+def _preset(spec: str, protocol: str | None = None) -> experiments.Experiment | None:
+    """The registry experiment ``spec`` names under ``protocol``, or ``None`` (a file).
+
+    ``spec`` may carry its protocol (``eventsep@authors``); a different ``protocol`` raises
+    :class:`ConfigError`.
+    """
+    base = spec.partition("@")[0]
+    if not any(e.name == base for e in experiments.EXPERIMENTS.values()):
+        return None
+    return experiments.get(spec, protocol)
 
 
-def resolve_config(spec: str) -> tuple[str, dict[str, Any]]:
-    """Turn ``--config`` into ``(name, EventSepConfig field overrides)``.
+def resolve_config(spec: str, protocol: str | None = None) -> tuple[str, dict[str, Any]]:
+    """Turn ``--config`` into ``(run name, EventSepConfig field overrides)``.
 
     Parameters
     ----------
     spec : str
         An experiment name (:func:`eventsep.experiments.names`) or a path to a ``.json`` /
         ``.toml`` file of fields.
+    protocol : str, optional
+        Protocol of :data:`eventsep.experiments.PROTOCOLS` (default: the one ``spec`` names,
+        else ``corrected``). A file's fields go over the protocol's overrides, and its name
+        gets ``@<protocol>`` when that is not the default.
     """
-    preset = _preset(spec)
+    preset = _preset(spec, protocol)
     if preset is not None:
-        return spec, preset.fields()
+        return preset.run_name, preset.fields()
+    protocol = experiments.check_protocol(protocol)
     path = Path(spec).expanduser()
     if path.suffix.lower() in (".json", ".toml"):
         if not path.is_file():
@@ -62,9 +77,11 @@ def resolve_config(spec: str) -> tuple[str, dict[str, Any]]:
             raise ConfigError(f"cannot parse config file {path}: {exc}") from exc
         if not isinstance(fields, dict):
             raise ConfigError(f"config file {path} must hold a table of EventSepConfig fields")
-        return path.stem, fields
+        if protocol == experiments.DEFAULT_PROTOCOL:
+            return path.stem, fields
+        return f"{path.stem}@{protocol}", experiments.apply_protocol(fields, protocol)
     raise ConfigError(
-        f"unknown config {spec!r}; use one of {', '.join(experiments.names())} "
+        f"unknown config {spec!r}; use one of {', '.join(experiments.names(protocol))} "
         "or a .json/.toml file"
     )
 
@@ -101,8 +118,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     try:
         with distributed.main_first(rank):  # rank 0 may build the tiny benchmark in the cache
             bench = read_benchmark(args.benchmark, args.data, args.metadata)
-        name, fields = resolve_config(args.config)
-        preset = _preset(args.config)
+        name, fields = resolve_config(args.config, args.protocol)
+        preset = _preset(args.config, args.protocol)
         if args.metrics:
             metrics = tuple(args.metrics.split(","))
         else:
@@ -128,7 +145,9 @@ def _run(
     from eventsep.evaluate import RESULTS_FILE, ResultsLog, summarize_rows
     from eventsep.modelsets import load_clap_scorer
 
-
+    protocol = experiments.PROTOCOLS[
+        preset.protocol if preset is not None else experiments.check_protocol(args.protocol)
+    ]
     with distributed.main_first(rank):  # downloads and conversions happen once, on rank 0
         # fail before any model loads when another evaluation writes to --out (evaluate() then
         # holds the lock for the whole run; under torchrun rank 0 holds it)
@@ -145,11 +164,12 @@ def _run(
 
     clap = None
     if {"clap", "clap_a"} & set(metrics):
-        clap = load_clap_scorer(args.models, device=device)
+        clap = load_clap_scorer(args.models, device=device, protocol=protocol.clap)
     run = {
         "benchmark": bench.name,
         "config": name,
-        **({"protocol": preset.protocol} if preset is not None else {}),
+        "protocol": protocol.name,
+        "metric_conventions": protocol.metrics.to_dict(),
         "config_fields": fields,
         "models": args.models,
         "data": str(bench.root),
@@ -165,10 +185,11 @@ def _run(
         limit=args.limit,
         progress=not args.quiet,
         batch_size=args.batch_size,
+        conventions=protocol.metrics,
     )
     if not rank.is_main:
         return 0
-    summary = summarize_rows(rows, metrics)
+    summary = summarize_rows(rows, metrics, protocol.metrics)
     print(f"{len(rows)} rows in {Path(args.out) / 'rows.jsonl'}")
     for metric, s in summary.items():
         extra = f" ({s.skipped} undefined, skipped)" if s.skipped else ""
@@ -215,6 +236,13 @@ def register(subparsers: Any) -> None:
         "--config",
         default="eventsep",
         help="experiment name or .json/.toml file (default: eventsep)",
+    )
+    p.add_argument(
+        "--protocol",
+        default=None,
+        choices=list(experiments.PROTOCOLS),
+        help="evaluation protocol: corrected (this package's defaults) or authors (what the "
+        "authors' benchmark code computes); default corrected, or the one --config names",
     )
     add_models_option(p)
     p.add_argument("--out", required=True, help="results folder (rows.jsonl, run.json)")

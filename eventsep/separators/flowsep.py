@@ -479,7 +479,7 @@ class FlowSepSeparator(nn.Module):
         sample_rate: int,
         prompt: str,
         segment: Literal["random", "full"] = "random",
-        seed: int = 0,
+        seed: int | None = 0,
         steps: int = 20,
         *,
         latent: Literal["sample", "mean"] = "sample",
@@ -499,7 +499,8 @@ class FlowSepSeparator(nn.Module):
             raised-cosine cross-fades) covering the whole input. Inputs shorter than a segment
             are zero-padded at the end and the output cropped back.
         seed
-            Seeds the start, the mixture-latent noise and the initial noise (CPU generator).
+            Seeds the start, the mixture-latent noise and the initial noise (CPU generator);
+            ``None`` draws them unseeded (the authors' benchmark).
         steps
             Euler steps (reference inference: 20).
         latent
@@ -527,10 +528,12 @@ class FlowSepSeparator(nn.Module):
         prompt: str,
         *,
         segment: Literal["random", "full"] = "random",
-        seed: int = 0,
+        seed: int | None = 0,
         steps: int = 20,
         latent: Literal["sample", "mean"] = "sample",
         overlap_seconds: float = 1.28,
+        input_pcm16: bool = False,
+        restore_level: bool = True,
     ) -> Separation:
         """The :class:`~eventsep.separators.base.Separator` entry point (inputs not re-checked).
 
@@ -544,7 +547,13 @@ class FlowSepSeparator(nn.Module):
         sample_rate
             Input rate in Hz.
         prompt, segment, seed, steps, latent, overlap_seconds
-            As in :meth:`separate`.
+            As in :meth:`separate` (``seed=None``: unseeded).
+        input_pcm16 : bool
+            Round the 16 kHz input to 16-bit PCM first (:func:`eventsep.authors.pcm16_round_trip`),
+            as the authors' benchmark writes it to a WAV file (shared/AUTHORS_PROTOCOL.md 3.2).
+        restore_level : bool
+            ``False`` returns the estimate at the level the model saw (input scaled to 0.5
+            peak), as the authors' benchmark does; ``True`` (default) at the input's level.
 
         Returns
         -------
@@ -556,19 +565,22 @@ class FlowSepSeparator(nn.Module):
 
         x = torch.as_tensor(waveform)
         x16 = resample(x.reshape(-1).float(), sample_rate, self.sample_rate)
+        if input_pcm16:
+            from eventsep.authors import pcm16_round_trip
+
+            x16 = pcm16_round_trip(x16)
         out = self._separate(
             x16, prompt, segment, seed, steps, latent=latent, overlap_seconds=overlap_seconds
         )
-        return Separation(
-            out.waveform.to(x.device) / out.gain, out.sample_rate, out.start, out.length
-        )
+        gain = out.gain if restore_level else 1.0
+        return Separation(out.waveform.to(x.device) / gain, out.sample_rate, out.start, out.length)
 
     def _separate(
         self,
         x: torch.Tensor,
         prompt: str,
         segment: str,
-        seed: int,
+        seed: int | None,
         steps: int,
         *,
         latent: Literal["sample", "mean"],
@@ -578,7 +590,11 @@ class FlowSepSeparator(nn.Module):
         cfg = self.config
         seg = cfg.segment_samples
         n = x.shape[-1]
-        gen = torch.Generator().manual_seed(int(seed))
+        gen = torch.Generator()
+        if seed is None:  # the authors' unseeded draws: fresh entropy on every call
+            gen.seed()
+        else:
+            gen.manual_seed(int(seed))
         text = self.encode_text([prompt])
         if segment == "random":
             start = 0 if n <= seg else int(torch.randint(0, n - seg + 1, (1,), generator=gen))
