@@ -505,7 +505,7 @@ def test_study_runs_table3_under_both_protocols(tmp_path, monkeypatch) -> None:
 
     def load_clap_scorer(models, *, device=None, **options):
         asked.append(options)
-        return ClapScorer.tiny_random(seed=0)
+        return ClapScorer.tiny_random(seed=0, protocol=options["protocol"])
 
     monkeypatch.setattr(modelsets, "load_clap_scorer", load_clap_scorer)
     values: dict[str, list[float]] = {}
@@ -517,7 +517,7 @@ def test_study_runs_table3_under_both_protocols(tmp_path, monkeypatch) -> None:
             rows = _rows(tmp_path / "results" / "tiny" / exp.run_name)
             assert [r["protocol"] for r in rows] == [protocol]
             values[protocol].append(rows[0]["clap_a"])
-    assert asked == [{}, {"protocol": "authors"}]
+    assert asked == [{"protocol": "corrected"}, {"protocol": "authors"}]
     # authors: all five rules are the one band split of one separation; corrected: they differ
     assert len(set(values["authors"])) == 1
     assert len(set(values["corrected"])) > 1
