@@ -591,21 +591,8 @@ class EventSep:
                 n = masked.shape[-1]
                 a = Separation(out.placed(n, self.sample_rate), self.sample_rate, 0, n)
         if cfg.mode != "audiosep":
-            options: dict[str, Any] = {}
-            if cfg.flowsep_input == "pcm16":
-                options["input_pcm16"] = True
-            if cfg.flowsep_level == "peak":
-                options["restore_level"] = False
             with timer("flowsep"):
-                f = self.flowsep.extract(
-                    masked,
-                    self.sample_rate,
-                    prompt,
-                    segment=cfg.segment,
-                    seed=cfg.seed,
-                    steps=cfg.flowsep_steps,
-                    **options,
-                )
+                f = self.flowsep.extract(masked, self.sample_rate, prompt, **_flowsep_options(cfg))
         return Separations(a, f, timer.times)
 
     def combine(
@@ -722,11 +709,11 @@ class EventSep:
                         matches[prompt] = self.map(prompt, cfg)
             masks: dict[int, TimeMask] = {}
             probs: dict[int, torch.Tensor] = {}
-            detect = [i for i in ok if not _why_no_mask(matches[checked[i][0]], cfg)]
+            skip = {i: _why_no_mask(matches[checked[i][0]], cfg, checked[i][0]) for i in ok}
+            detect = [i for i in ok if not skip[i]]
             for i in ok:
-                if i not in detect:
-                    skipped = _why_no_mask(matches[checked[i][0]], cfg)
-                    masks[i] = TimeMask(mixes[i], notes=(skipped,))
+                if skip[i]:
+                    masks[i] = TimeMask(mixes[i], notes=(skip[i],))
             if detect:
                 with timer("sed"):
                     detector = self.detector_for(cfg.sed_head)
@@ -813,7 +800,7 @@ class EventSep:
                     m = x.shape[-1]
                     a[k] = Separation(out.placed(m, self.sample_rate), self.sample_rate, 0, m)
         if n and cfg.mode != "audiosep":
-            options = {"segment": cfg.segment, "seed": cfg.seed, "steps": cfg.flowsep_steps}
+            options = _flowsep_options(cfg)
             with timer("flowsep"):
                 if hasattr(self.flowsep, "extract_batch"):
                     f = self.flowsep.extract_batch(masked, self.sample_rate, prompts, **options)
@@ -915,6 +902,21 @@ def _check_exclude(exclude: object) -> tuple[str, ...]:
         return ()
     items = (exclude,) if isinstance(exclude, str) else tuple(exclude)
     return tuple(check_prompt(e) for e in items)
+
+
+def _flowsep_options(cfg: EventSepConfig) -> dict[str, Any]:
+    """FlowSep's ``extract`` options of ``cfg``: segment, seed, steps and, only where they differ
+    from the defaults, ``input_pcm16`` / ``restore_level`` (so any Separator without them works)."""
+    options: dict[str, Any] = {
+        "segment": cfg.segment,
+        "seed": cfg.seed,
+        "steps": cfg.flowsep_steps,
+    }
+    if cfg.flowsep_input == "pcm16":
+        options["input_pcm16"] = True
+    if cfg.flowsep_level == "peak":
+        options["restore_level"] = False
+    return options
 
 
 def _why_no_mask(match: Any, cfg: EventSepConfig, prompt: str = "") -> str | None:

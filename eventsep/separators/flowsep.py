@@ -590,11 +590,7 @@ class FlowSepSeparator(nn.Module):
         cfg = self.config
         seg = cfg.segment_samples
         n = x.shape[-1]
-        gen = torch.Generator()
-        if seed is None:  # the authors' unseeded draws: fresh entropy on every call
-            gen.seed()
-        else:
-            gen.manual_seed(int(seed))
+        gen = _generator(seed)
         text = self.encode_text([prompt])
         if segment == "random":
             start = 0 if n <= seg else int(torch.randint(0, n - seg + 1, (1,), generator=gen))
@@ -640,11 +636,13 @@ class FlowSepSeparator(nn.Module):
         prompts: list[str],
         *,
         segment: Literal["random", "full"] = "random",
-        seed: int | list[int] = 0,
+        seed: int | None | list[int | None] = 0,
         steps: int = 20,
         latent: Literal["sample", "mean"] = "sample",
         overlap_seconds: float = 1.28,
         max_segments: int | None = None,
+        input_pcm16: bool = False,
+        restore_level: bool = True,
     ) -> list[Separation]:
         """:meth:`extract` of several clips at once: their segments share every model call.
 
@@ -665,8 +663,10 @@ class FlowSepSeparator(nn.Module):
             One prompt per waveform.
         segment, steps, latent, overlap_seconds
             As in :meth:`separate`, for every clip.
-        seed : int or list of int
-            One seed for all clips, or one per clip.
+        seed : int, None or list of them
+            One seed for all clips, or one per clip (``None``: unseeded, as in :meth:`extract`).
+        input_pcm16, restore_level : bool
+            As in :meth:`extract`, for every clip.
         max_segments : int, optional
             Run at most this many segments through the models at once (bounds memory for
             long inputs with ``segment="full"``); default: all of them.
@@ -682,7 +682,7 @@ class FlowSepSeparator(nn.Module):
         n_items = len(waveforms)
         if len(prompts) != n_items:
             raise ConfigError(f"{len(prompts)} prompts for {n_items} waveforms")
-        seeds = [int(seed)] * n_items if isinstance(seed, int) else [int(s) for s in seed]
+        seeds = [seed] * n_items if seed is None or isinstance(seed, int) else list(seed)
         if len(seeds) != n_items:
             raise ConfigError(f"{len(seeds)} seeds for {n_items} waveforms")
         if segment not in ("random", "full"):
@@ -696,12 +696,16 @@ class FlowSepSeparator(nn.Module):
         cfg = self.config
         seg = cfg.segment_samples
         overlap = min(int(round(overlap_seconds * self.sample_rate)), seg // 2)
-        gens = [torch.Generator().manual_seed(s) for s in seeds]
+        gens = [_generator(s) for s in seeds]
         devices = [torch.as_tensor(w).device for w in waveforms]
         xs = [
             resample(torch.as_tensor(w).reshape(-1).float(), sample_rate, self.sample_rate)
             for w in waveforms
         ]
+        if input_pcm16:
+            from eventsep.authors import pcm16_round_trip
+
+            xs = [pcm16_round_trip(x) for x in xs]
         # plan: (clip, start, length, gain) per segment, drawing starts as _separate does
         plan: list[tuple[int, int, int, float]] = []
         pieces: list[torch.Tensor] = []
@@ -738,8 +742,9 @@ class FlowSepSeparator(nn.Module):
             if segment == "random":
                 k, (_, start, length, gain) = rows[0]
                 wav = outs[k].float().cpu()
+                level = gain if restore_level else 1.0
                 results.append(
-                    Separation(wav.to(devices[i]) / gain, self.sample_rate, start, length)
+                    Separation(wav.to(devices[i]) / level, self.sample_rate, start, length)
                 )
                 continue
             n = x.shape[-1]
@@ -755,7 +760,8 @@ class FlowSepSeparator(nn.Module):
                 acc[s : s + length] += w * out * (global_gain / gain)
                 weight[s : s + length] += w
             wav = acc / weight.clamp_min(1e-8)
-            results.append(Separation(wav.to(devices[i]) / global_gain, self.sample_rate, 0, n))
+            level = global_gain if restore_level else 1.0
+            results.append(Separation(wav.to(devices[i]) / level, self.sample_rate, 0, n))
         return results
 
     def _segments_batch(
@@ -900,3 +906,13 @@ def convert_flowsep(out_dir: str | Path | None = None, *, use_ema: bool = True) 
         save_file(tensors, tmp, metadata={"source": "flowsep-v2", "ema": str(use_ema)})
     write_text_atomic(target.with_suffix(".report.txt"), report.summary() + "\n")
     return target
+
+
+def _generator(seed: int | None) -> torch.Generator:
+    """A CPU generator seeded with ``seed``; ``None``: fresh entropy (unseeded draws)."""
+    gen = torch.Generator()
+    if seed is None:
+        gen.seed()
+    else:
+        gen.manual_seed(int(seed))
+    return gen
