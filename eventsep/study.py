@@ -43,8 +43,9 @@ class Study:
     max_clips : int, optional
         Evaluate only the first ``max_clips`` clips of each benchmark.
     config_overrides : dict, optional
-        ``EventSepConfig`` fields applied to the shared pipeline (every experiment's own fields
-        override these).
+        ``EventSepConfig`` fields of the run profile, applied on top of every experiment's own
+        fields and its protocol's (e.g. the smoke profile's 2 FlowSep steps, which would otherwise
+        lose to the authors protocol's 20).
     protocol : str
         Protocol of the experiments looked up by name (:data:`eventsep.experiments.PROTOCOLS`);
         it also chooses the CLAP scorer and the metric conventions. Under ``"authors"`` the
@@ -142,12 +143,16 @@ class Study:
             "benchmark": bench.name,
             "config": exp.run_name,
             "protocol": exp.protocol,
-            "config_fields": {**self.config_overrides, **exp.fields()},
+            "config_fields": self._fields(exp),
             "models": self.models,
             "seed": self.seed,
             "data": str(bench.root),
             "metric_conventions": self._conventions().to_dict(),
         }
+
+    def _fields(self, exp: Experiment) -> dict[str, Any]:
+        """``exp``'s config fields with the profile's ``config_overrides`` on top."""
+        return {**exp.fields(), **self.config_overrides}
 
     def _conventions(self) -> Any:
         return experiments.PROTOCOLS[self.protocol].metrics
@@ -158,7 +163,7 @@ class Study:
     def _evaluate_one(self, bench: Any, exp: Experiment) -> None:
         from eventsep.evaluate import evaluate
 
-        fields = exp.fields()
+        fields = self._fields(exp)
 
         def separate(waveform: Any, sample_rate: int, prompt: str) -> Any:
             if not exp.separates:
@@ -181,7 +186,7 @@ class Study:
         """Separate each clip once (the group's shared run) and fuse it with each rule."""
         from eventsep.evaluate import evaluate
 
-        shared = group[0].shared_run()
+        shared = {**group[0].shared_run(), **self.config_overrides}
         items = list(bench)
         if self.max_clips is not None:
             items = items[: self.max_clips]
