@@ -81,7 +81,8 @@ def test_fusion_rules_are_refused_from_one_separation_per_clip(tmp_path: Path) -
     study, pipe = _study(tmp_path)
     study._clap = ClapScorer.tiny_random()
     study.run_table("table3", "vggsound")
-    assert pipe.calls == [{"mode": "both", "fusion": {"rate": 0.1}}] * 2  # once per clip
+    # once per clip, with the profile's overrides on top of the shared run's fields
+    assert pipe.calls == [{"mode": "both", "fusion": {"rate": 0.1}, "flowsep_steps": 2}] * 2
     rules = [e.fields()["fusion"]["rule"] for e in experiments.for_table("table3")]
     assert [f["rule"] for f in pipe.fused] == rules * 2
     assert all(f["rate"] == 0.1 for f in pipe.fused)
@@ -104,7 +105,7 @@ def test_mask_table_evaluates_each_experiment_with_its_metrics(tmp_path: Path) -
     study._clap = ClapScorer.tiny_random()
     study.run_table("table2", "vggsound")
     entries = experiments.for_table("table2")
-    assert pipe.calls == [e.fields() for e in entries]  # one clip each, in table order
+    assert pipe.calls == [{**e.fields(), "flowsep_steps": 2} for e in entries]  # table order
     for exp in entries:
         run = json.loads((tmp_path / "results" / "vggsound" / exp.name / "run.json").read_text())
         assert tuple(run["metrics"]) == exp.metrics
