@@ -12,6 +12,7 @@ upload and output in one temporary folder that :meth:`DemoServer.close` removes.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -85,7 +86,11 @@ class PipelineLoader:
     device : str, optional
         Torch device (CPU if not set).
     factory : callable, optional
-        ``factory(models, device) -> pipeline``; default :meth:`EventSep.from_pretrained`.
+        ``factory(models, device) -> pipeline``; default :meth:`EventSep.from_pretrained` with
+        ``config``.
+    config : EventSepConfig, optional
+        Default settings of the pipeline (the app's controls override mask, tau, mode and
+        fusion per run).
     """
 
     def __init__(
@@ -93,9 +98,10 @@ class PipelineLoader:
         models: str,
         device: str | None = None,
         factory: Callable[[str, str | None], Any] | None = None,
+        config: Any = None,
     ) -> None:
-        self.models, self.device = models, device
-        self._factory = factory or _from_pretrained
+        self.models, self.device, self.config = models, device, config
+        self._factory = factory or functools.partial(_from_pretrained, config=config)
         self._pipe: Any = None
         self._lock = threading.Lock()
 
@@ -111,10 +117,10 @@ class PipelineLoader:
             return self._pipe
 
 
-def _from_pretrained(models: str, device: str | None) -> Any:
+def _from_pretrained(models: str, device: str | None, config: Any = None) -> Any:
     from eventsep.pipeline import EventSep
 
-    return EventSep.from_pretrained(models, device=device)
+    return EventSep.from_pretrained(models, device=device, config=config)
 
 
 def _user_message(exc: EventSepError, path: Any) -> str:
@@ -153,7 +159,7 @@ def build_app(
 
     limits = limits or DemoLimits()
     workdir = Path(workdir)
-    d = EventSepConfig()
+    d = loader.config or EventSepConfig()  # the controls start at the pipeline's defaults
     examples = list_examples(examples_folder)
 
     def separate(audio, prompt, exclude, mask, tau, mode, fusion, progress=gr.Progress()):  # noqa: B008
@@ -208,6 +214,7 @@ def build_app(
                     type="filepath",
                     label="Input audio",
                     elem_id="input-audio",
+                    buttons=["download"],
                 )
                 prompt = gr.Textbox(label="Prompt", placeholder="dog barking", elem_id="prompt")
                 exclude = gr.Textbox(
@@ -231,13 +238,18 @@ def build_app(
             with gr.Column():
                 status = gr.Markdown(elem_id="status")
                 estimate = gr.Audio(
-                    label="Estimate", type="filepath", format="wav", elem_id="estimate"
+                    label="Estimate",
+                    type="filepath",
+                    format="wav",
+                    elem_id="estimate",
+                    buttons=["download"],
                 )
                 residual = gr.Audio(
                     label="Residual (input minus estimate)",
                     type="filepath",
                     format="wav",
                     elem_id="residual",
+                    buttons=["download"],
                 )
                 downloads = gr.File(label="Downloads", file_count="multiple", elem_id="downloads")
         activity = gr.Plot(label="Activity and time mask", format="png", elem_id="activity")
@@ -288,6 +300,7 @@ def serve(
     share: bool = False,
     limits: DemoLimits | None = None,
     device: str | None = None,
+    config: Any = None,
     block: bool = True,
     inline: bool | None = None,
     loader: PipelineLoader | None = None,
@@ -309,13 +322,15 @@ def serve(
         Upload size and duration limits.
     device : str, optional
         Torch device for the models.
+    config : EventSepConfig, optional
+        Default settings of the pipeline (e.g. fewer FlowSep steps).
     block : bool
         Serve until interrupted, then clean up (the command line); ``False`` returns the running
         :class:`DemoServer` at once (notebooks, tests).
     inline : bool, optional
         Show the app inline in a notebook (Gradio's default: in a notebook, yes).
     loader : PipelineLoader, optional
-        Pipeline source (default: ``PipelineLoader(models, device)``).
+        Pipeline source (default: ``PipelineLoader(models, device, config=config)``).
     quiet : bool
         No startup messages from Gradio.
 
@@ -326,7 +341,7 @@ def serve(
     """
     require_gradio()
     limits = limits or DemoLimits()
-    loader = loader or PipelineLoader(models, device)
+    loader = loader or PipelineLoader(models, device, config=config)
     workdir = Path(tempfile.mkdtemp(prefix="eventsep-demo-"))
     # uploads and Gradio's own copies live in our folder, so close() removes all of them
     restore = {"GRADIO_TEMP_DIR": os.environ.get("GRADIO_TEMP_DIR")}
