@@ -12,6 +12,7 @@ upload and output in one temporary folder that :meth:`DemoServer.close` removes.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import shutil
@@ -367,6 +368,8 @@ def serve(
         _restore_env(restore)
         raise
     server = DemoServer(app, str(local_url), workdir, restore)
+    # a kernel or interpreter that exits without close() still removes the files
+    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
     if not block:
         return server
     try:
