@@ -16,6 +16,7 @@ import atexit
 import functools
 import os
 import shutil
+import signal
 import tempfile
 import threading
 import uuid
@@ -372,11 +373,21 @@ def serve(
     atexit.register(shutil.rmtree, workdir, ignore_errors=True)
     if not block:
         return server
+    # Ctrl-C and SIGTERM both stop the server and remove its files
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         app.block_thread()
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         server.close()
     return server
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _restore_env(saved: dict[str, str | None]) -> None:
