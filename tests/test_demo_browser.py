@@ -14,6 +14,7 @@ import base64
 import io
 import os
 import shutil
+import time
 import urllib.request
 from pathlib import Path
 
@@ -55,6 +56,8 @@ def _chrome():
         "--disable-gpu",
         "--window-size=1280,1500",
         "--force-device-scale-factor=1",
+        "--use-fake-ui-for-media-stream",  # grant the microphone without a prompt
+        "--use-fake-device-for-media-stream",  # a synthetic microphone (a beep)
     ):
         options.add_argument(arg)
     return webdriver.Chrome(service=Service(driver), options=options)
@@ -162,3 +165,23 @@ def test_bad_upload_shows_the_one_line_error(server, browser, tmp_path):
     text = toast[0].text
     assert "broken.wav: cannot decode audio (" in text
     assert str(tmp_path) not in text
+
+
+def test_record_from_the_microphone_and_run(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, WAIT_S)
+    browser.get(server.url)
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#input-audio input[type=file]"))
+    browser.find_element(By.CSS_SELECTOR, "#input-audio button[aria-label='Record audio']").click()
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#input-audio .record-button")).click()
+    stop = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#input-audio .stop-button"))
+    time.sleep(2.0)  # two seconds of the fake microphone
+    stop.click()
+    browser.find_element(By.CSS_SELECTOR, "#prompt textarea").send_keys("beep")
+    browser.find_element(By.CSS_SELECTOR, "#run").click()
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#activity img"))
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#estimate a[download]"))
+    report = browser.find_element(By.CSS_SELECTOR, "#report").text
+    assert "beep" in report and ".wav" in report  # the recording arrived as a WAV file
