@@ -336,3 +336,15 @@ def test_close_removes_every_temporary_file(tmp_path):
     assert not srv.workdir.exists()
     assert os.environ.get("GRADIO_TEMP_DIR") == before
     shutil.rmtree(tmp_path / "dl", ignore_errors=True)
+
+
+def test_without_gradio_the_demo_says_how_to_install_it(monkeypatch):
+    import sys
+
+    from eventsep.cli import main
+    from eventsep.demo.app import require_gradio
+
+    monkeypatch.setitem(sys.modules, "gradio", None)  # import gradio now fails
+    with pytest.raises(ConfigError, match=r"pip install 'eventsep\[demo\]'"):
+        require_gradio()
+    assert main(["demo", "--models", "tiny-random"]) == 2
