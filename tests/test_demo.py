@@ -115,7 +115,7 @@ def test_run_demo_writes_estimate_residual_and_report(tmp_path):
     report = json.loads(run.report_path.read_text())
     assert report == run.report
     assert report["input"] == "in.wav" and report["models"] == "fake"
-    assert report["prompt"] == "dog barking" and report["exclude"] == []
+    assert report["prompt"] == "dog barking" and report["exclude"] == []  # none typed
     assert (report["mode"], report["mask"], report["threshold"]) == ("both", "hard", 0.4)
 
 
@@ -125,10 +125,9 @@ def test_run_demo_passes_fusion_and_exclusions_only_when_typed(tmp_path):
     run = run_demo(pipe, src, "dog", tmp_path / "a", fusion="band", exclude=" , ")
     assert pipe.calls[-1] == {"fusion": {"rule": "band"}}
     assert run.report["fusion_rule"] == "band"
-    # A pipeline that takes exclusions gets them as a list; this one records them first.
-    with pytest.raises(ConfigError):  # the fake pipeline has no `exclude` option
-        run_demo(pipe, src, "dog", tmp_path / "b", exclude="speech, music")
+    run = run_demo(pipe, src, "dog", tmp_path / "b", exclude="speech, music")
     assert pipe.calls[-1] == {"exclude": ["speech", "music"]}
+    assert [e["prompt"] for e in run.report["exclude"]] == ["speech", "music"]
 
 
 def test_run_demo_unconfident_prompt_runs_without_mask_and_says_so(tmp_path):
@@ -301,6 +300,13 @@ def test_api_bad_input_gets_one_line(client, tmp_path, content, message):
     text = str(info.value)
     assert text.startswith(message) and "\n" not in text
     assert str(tmp_path) not in text and "gradio" not in text  # no server paths
+
+
+def test_api_passes_exclusions(client):
+    example = next(e for e in list_examples(EXAMPLES) if e.name == "cat_during_speech")
+    *_, report, _ = _predict(client, example.path, prompt="cat", exclude="speech, dog")
+    assert [e["prompt"] for e in report["exclude"]] == ["speech", "dog"]
+    assert "exclude" in report["timings_s"]
 
 
 def test_api_empty_prompt_is_refused(client):

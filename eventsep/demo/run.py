@@ -61,8 +61,8 @@ class DemoRun:
     estimate_path, residual_path, report_path : Path
         The estimate and the residual (mixture minus estimate), 32 kHz WAV, and the JSON report.
     report : dict
-        The report written to ``report_path`` (:meth:`EventSepResult.report` plus input and
-        models).
+        The report written to ``report_path`` (:meth:`EventSepResult.report`, with the
+        exclusions, plus input and models).
     result : EventSepResult
         The pipeline's result, every intermediate included.
     """
@@ -194,7 +194,6 @@ def run_demo(
     report = {
         "input": Path(audio).name,
         "models": getattr(pipe, "models", None),
-        "exclude": excluded,
         **result.report(),
     }
     save_audio(paths[0], estimate, result.sample_rate)
