@@ -354,3 +354,16 @@ def test_without_gradio_the_demo_says_how_to_install_it(monkeypatch):
     with pytest.raises(ConfigError, match=r"pip install 'eventsep\[demo\]'"):
         require_gradio()
     assert main(["demo", "--models", "tiny-random"]) == 2
+
+
+def test_old_runs_are_pruned(tmp_path):
+    from eventsep.demo.app import _prune
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    for run in (old, new):
+        run.mkdir()
+        (run / "estimate.wav").write_bytes(b"x")
+    os.utime(old, (0, 0))
+    _prune(tmp_path, max_age_s=3600)
+    assert not old.exists() and (new / "estimate.wav").is_file()
+    _prune(tmp_path / "missing", max_age_s=1)  # nothing to do

@@ -13,12 +13,14 @@ upload and output in one temporary folder that :meth:`DemoServer.close` removes.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import os
 import shutil
 import signal
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,6 +49,9 @@ OFFLINE_ENV = {
     "HF_HUB_DISABLE_TELEMETRY": "1",
     "GRADIO_SSR_MODE": "False",
 }
+
+#: Age (seconds) after which a run's files and Gradio's copies of them are deleted.
+_MAX_AGE_S = 3600
 
 _SYSTEM_FONTS = ("ui-sans-serif", "system-ui", "sans-serif")
 _MONO_FONTS = ("ui-monospace", "monospace")
@@ -125,6 +130,17 @@ def _from_pretrained(models: str, device: str | None, config: Any = None) -> Any
     return EventSep.from_pretrained(models, device=device, config=config)
 
 
+def _prune(folder: Path, max_age_s: float) -> None:
+    """Delete the run folders in ``folder`` older than ``max_age_s`` seconds."""
+    if not folder.is_dir():
+        return
+    cutoff = time.time() - max_age_s
+    for run in folder.iterdir():
+        with contextlib.suppress(OSError):
+            if run.stat().st_mtime < cutoff:
+                shutil.rmtree(run, ignore_errors=True)
+
+
 def _user_message(exc: EventSepError, path: Any) -> str:
     """The error's one line, with the server's temporary upload path shortened to the file name."""
     text = str(exc)
@@ -166,6 +182,7 @@ def build_app(
 
     def separate(audio, prompt, exclude, mask, tau, mode, fusion, progress=gr.Progress()):  # noqa: B008
         progress(0.05, desc="checking the input")
+        _prune(workdir / "runs", max_age_s=_MAX_AGE_S)
         out = workdir / "runs" / uuid.uuid4().hex
         try:
             if not loader.loaded:
@@ -202,7 +219,9 @@ def build_app(
         )
 
     theme = gr.themes.Default(font=_SYSTEM_FONTS, font_mono=_MONO_FONTS)
-    with gr.Blocks(title="EventSep demo", analytics_enabled=False, delete_cache=(600, 3600)) as app:
+    with gr.Blocks(
+        title="EventSep demo", analytics_enabled=False, delete_cache=(600, _MAX_AGE_S)
+    ) as app:
         app.eventsep_theme = theme  # applied by serve() (Gradio 6 takes the theme at launch)
         gr.Markdown(
             "# EventSep\nSeparate the sound a text prompt describes, only where it happens. "
