@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_models_option(p)
     p.add_argument(
-        "--port", type=_port, default=None, help="TCP port (default: first free from 7860)"
+        "--port", type=_port, default=None, help="TCP port; None: the first free one from 7860"
     )
     p.add_argument(
         "--host",
