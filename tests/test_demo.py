@@ -266,7 +266,8 @@ def test_server_is_local_private_and_offline(server):
 
 def test_api_separates_an_example(client):
     example = next(e for e in list_examples(EXAMPLES) if e.name == "dog_over_cow")
-    activity, spectra, estimate, residual, files, report, status = _predict(client, example.path)
+    activity, spectra, estimate, residual, files, text, status = _predict(client, example.path)
+    report = json.loads(text)
     assert activity["type"] == "matplotlib" and activity["plot"].startswith("data:image/png")
     assert spectra["plot"].startswith("data:image/png")
     est, sr = sf.read(estimate)
@@ -276,6 +277,7 @@ def test_api_separates_an_example(client):
     assert report["input"] == "dog_over_cow.flac" and report["models"] == "tiny-random"
     assert (report["prompt"], report["mask"], report["threshold"]) == ("dog barking", "soft", 0.5)
     assert report["fusion_rule"] == "band"
+    assert report["config"]["fusion"]["rule"] == "band"  # nested settings come back whole
     assert report["match"]["label"] in status
 
 
@@ -304,7 +306,8 @@ def test_api_bad_input_gets_one_line(client, tmp_path, content, message):
 
 def test_api_passes_exclusions(client):
     example = next(e for e in list_examples(EXAMPLES) if e.name == "cat_during_speech")
-    *_, report, _ = _predict(client, example.path, prompt="cat", exclude="speech, dog")
+    *_, text, _ = _predict(client, example.path, prompt="cat", exclude="speech, dog")
+    report = json.loads(text)
     assert [e["prompt"] for e in report["exclude"]] == ["speech", "dog"]
     assert "exclude" in report["timings_s"]
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import json
 import os
 import shutil
 import signal
@@ -214,7 +215,7 @@ def build_app(
             str(run.estimate_path),
             str(run.residual_path),
             files,
-            run.report,
+            json.dumps(run.report, indent=2),
             status,
         )
 
@@ -275,7 +276,9 @@ def build_app(
                 downloads = gr.File(label="Downloads", file_count="multiple", elem_id="downloads")
         activity = gr.Plot(label="Activity and time mask", format="png", elem_id="activity")
         spectra = gr.Plot(label="Spectrograms", format="png", elem_id="spectrograms")
-        report = gr.JSON(label="Report", elem_id="report")
+        # JSON as text: a JSON value whose dicts have a "path" key (e.g. the fusion settings)
+        # would be taken for files by Gradio's clients
+        report = gr.Code(label="Report", language="json", interactive=False, elem_id="report")
         button.click(
             separate,
             inputs=[audio, prompt, exclude, mask, tau, mode, fusion],
