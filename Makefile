@@ -14,7 +14,7 @@ STAMP := $(VENV)/.eventsep-installed
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[notebooks,dev,data]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[notebooks,dev,data,demo]"
 	-$(VENV)/bin/nbstripout --install 2>/dev/null && git config filter.nbstripout.clean "\"$(abspath $(PY))\" -m nbstripout --keep-id"
 	touch $(STAMP)
 

@@ -160,6 +160,12 @@ NOTEBOOKS: tuple[NotebookSpec, ...] = (
         "Reproduction report: every paper number under the authors' and the corrected protocol",
         ("reproduction_report.md", "reproduction_report.html", "tables/reproduction.csv"),
     ),
+    NotebookSpec(
+        "07",
+        "07_demo.ipynb",
+        "Interactive demo: the web app inline (headless: one run of its function on an example)",
+        ("demo_activity.png", "demo_activity.pdf", "demo/estimate.wav", "demo/report.json"),
+    ),
 )
 
 

@@ -22,6 +22,7 @@ SUBCOMMANDS = (
     "download",
     "download-data",
     "check-data",
+    "demo",
 )
 
 
@@ -95,7 +96,7 @@ def test_evaluate_presets_are_the_registry_experiments(tmp_path, monkeypatch, ca
     assert "sdri" in capsys.readouterr().out
 
 
-MODEL_COMMANDS = ("separate", "detect", "evaluate", "reproduce")
+MODEL_COMMANDS = ("separate", "detect", "evaluate", "reproduce", "demo")
 
 
 def test_models_option_is_the_same_on_every_command(tmp_path):

@@ -294,7 +294,7 @@ def test_cli_lists_notebooks_and_rejects_bad_only(capsys) -> None:
     out = capsys.readouterr().out
     assert "01_sed_activity.ipynb" in out and "figure2_sed_activity.png" in out
     assert "02_overall" not in out
-    assert main(["reproduce", "--profile", "smoke", "--only", "7"]) == 2
+    assert main(["reproduce", "--profile", "smoke", "--only", "99"]) == 2
     assert "choose from" in capsys.readouterr().err
 
 

@@ -18,7 +18,7 @@ from eventsep.errors import EventSepError
 __all__ = ["build_parser", "main"]
 
 #: Subcommand modules, in the order ``eventsep --help`` lists them.
-COMMANDS = ("separate", "detect", "evaluate", "reproduce", "convert", "models", "data")
+COMMANDS = ("separate", "detect", "evaluate", "reproduce", "convert", "models", "data", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
