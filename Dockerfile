@@ -26,7 +26,7 @@ COPY eventsep ./eventsep
 RUN python3 -m venv .venv \
     && .venv/bin/pip install --upgrade pip \
     && .venv/bin/pip install --index-url ${TORCH_INDEX} "$(grep '^torch==' constraints.txt)" \
-    && .venv/bin/pip install -c constraints.txt -e ".[notebooks,dev,data]" \
+    && .venv/bin/pip install -c constraints.txt -e ".[notebooks,dev,data,demo]" \
     && touch .venv/.eventsep-installed
 COPY . .
 RUN touch .venv/.eventsep-installed \
