@@ -14,8 +14,10 @@ from typing import Any
 
 from eventsep.errors import ConfigError
 from eventsep.fusion import FusionConfig
+from eventsep.gating import check_floor
 from eventsep.mapping import METHODS as _MAPPING_METHODS
 from eventsep.masks import EMPTY_MASK_POLICIES, MASK_FORMULAS, MASK_INTERPOLATIONS, MASK_KINDS
+from eventsep.precision import check_precision
 from eventsep.sed import HEADS as SED_HEADS
 
 __all__ = [
@@ -33,7 +35,7 @@ __all__ = [
 
 #: What a call returns as ``estimate``: one separator, both (estimate = AudioSep), or the fusion.
 MODES: tuple[str, ...] = ("audiosep", "flowsep", "both", "ensemble")
-_SEGMENTS = ("random", "full")
+_SEGMENTS = ("random", "full", "active")
 #: ``comma_prompts``: the mapper sees the whole prompt, or it is split on commas (authors).
 COMMA_PROMPTS: tuple[str, ...] = ("mapper", "split-max")
 #: ``flowsep_input``: FlowSep's 16 kHz input as float, or through a 16-bit PCM round trip.
@@ -97,12 +99,20 @@ class EventSepConfig:
     flowsep_steps : int
         Euler steps of FlowSep's rectified-flow sampler (20 in the authors' inference script).
     segment : str
-        Which 10.24 s span FlowSep regenerates: ``"random"`` start (the reference) or
-        ``"full"``.
+        Which 10.24 s span FlowSep regenerates: ``"random"`` start (the reference),
+        ``"full"`` (overlapping segments over the whole input) or ``"active"`` (the span where
+        the time mask holds the most, i.e. where the target is most active).
     seed : int or None
         Seed of FlowSep's random draws (span start, noise). ``None``: unseeded, fresh entropy on
         every call, as the authors' code (AUTHORS_PROTOCOL.md 3.2, 6); a call or an experiment
         that passes ``seed=<int>`` makes an ``authors`` run repeatable again.
+    gate_floor : float
+        Event gating (:mod:`eventsep.gating`): the separators skip the chunks where the time
+        mask stays below this floor; in [0, 1), 0 (the default, and the paper's setting) turns
+        gating off. The command line gates at :data:`eventsep.gating.CLI_GATE_FLOOR`.
+    precision : str
+        ``"fp32"`` (default), ``"bf16"`` or ``"fp16"``: the networks run under autocast, STFTs,
+        masks and fusion stay float32 (:mod:`eventsep.precision`).
     double_sigmoid : bool
         Take the sigmoid of the detector's probabilities again before the mask, so every
         ``p`` lies in [0.5, 0.731] (section 2.2). Default ``False``.
@@ -150,6 +160,8 @@ class EventSepConfig:
     flowsep_steps: int = 20
     segment: str = "random"
     seed: int | None = 0
+    gate_floor: float = 0.0
+    precision: str = "fp32"
     double_sigmoid: bool = False
     mask_formula: str = "as-named"
     mask_interpolation: str = "time"
@@ -182,6 +194,8 @@ class EventSepConfig:
             raise ConfigError(f"seed must be an integer or None (unseeded), got {self.seed!r}")
         if not 0.0 < float(self.threshold) <= 1.0:
             raise ConfigError(f"mask threshold must lie in (0, 1], got {self.threshold}")
+        object.__setattr__(self, "gate_floor", check_floor(self.gate_floor))
+        check_precision(self.precision)
         if int(self.flowsep_steps) < 1:
             raise ConfigError(f"flowsep_steps must be >= 1, got {self.flowsep_steps}")
         object.__setattr__(self, "fusion", fusion_config(self.fusion, FusionConfig()))

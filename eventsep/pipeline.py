@@ -90,6 +90,9 @@ class TimeMask:
         The estimate is silence (empty mask under the ``"silence"`` policy): separators skipped.
     notes : tuple[str, ...]
         Remarks for the result (mask skipped, empty-mask policy applied).
+    sample_mask : torch.Tensor or None
+        The frame mask spread over the samples, ``(samples32,)`` in [0, 1]; what event gating
+        and FlowSep's ``segment="active"`` read.
     """
 
     masked: torch.Tensor
@@ -99,6 +102,7 @@ class TimeMask:
     target_present: bool = True
     silent: bool = False
     notes: tuple[str, ...] = ()
+    sample_mask: torch.Tensor | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -416,7 +420,7 @@ class EventSep:
             if time_mask.silent:
                 seps, estimate = Separations(), torch.zeros_like(mix)
             else:
-                seps = self.separate(time_mask.masked, prompt, cfg)
+                seps = self.separate(time_mask.masked, prompt, cfg, activity=time_mask.sample_mask)
                 timer.times.update(seps.seconds)
                 with timer("fusion") if cfg.mode == "ensemble" else contextlib.nullcontext():
                     estimate = self.combine(seps, mix.shape[-1], cfg)
@@ -491,8 +495,13 @@ class EventSep:
         torch.Tensor
             ``(frames, 527)`` float32 probabilities.
         """
+        from eventsep.precision import autocast_context
+
         cfg = config or self.config
-        return self.detector_for(cfg.sed_head).detect(mixture, self.sample_rate)[0].float()
+        detector = self.detector_for(cfg.sed_head)
+        with autocast_context(cfg.precision, mixture.device):
+            probs = detector.detect(mixture, self.sample_rate)
+        return probs[0].float()
 
     def mask(
         self,
@@ -563,17 +572,27 @@ class EventSep:
             target_present=bool(present),
             silent=not present and cfg.empty_mask == "silence",
             notes=notes,
+            sample_mask=per_sample,
         )
 
     def separate(
-        self, masked: torch.Tensor, prompt: str, config: EventSepConfig | None = None
+        self,
+        masked: torch.Tensor,
+        prompt: str,
+        config: EventSepConfig | None = None,
+        *,
+        activity: torch.Tensor | None = None,
     ) -> Separations:
         """Stage 4: run the separators ``config.mode`` needs on the masked mixture.
 
         AudioSep's estimate is placed over the whole input at :attr:`sample_rate`; FlowSep gets
         ``config.segment``, ``config.seed`` and ``config.flowsep_steps``, and, only where they
         differ from the defaults, ``input_pcm16`` and ``restore_level`` from
-        ``config.flowsep_input`` and ``config.flowsep_level``.
+        ``config.flowsep_input`` and ``config.flowsep_level``. Options beyond the
+        :class:`~eventsep.separators.base.Separator` contract are passed only when a setting
+        asks for them: ``activity`` and ``gate_floor`` when ``config.gate_floor > 0`` (and
+        ``activity`` for ``segment="active"``), ``autocast`` when ``config.precision`` is not
+        ``"fp32"``.
 
         Parameters
         ----------
@@ -581,18 +600,33 @@ class EventSep:
             ``(samples32,)`` at :attr:`sample_rate` (:attr:`TimeMask.masked`).
         prompt : str
             The (checked) text prompt.
+        activity : torch.Tensor, optional
+            ``(samples32,)`` time mask (:attr:`TimeMask.sample_mask`) for event gating and
+            ``segment="active"``; None (no mask) computes everything.
         """
+        from eventsep.precision import autocast_name
+
         cfg = config or self.config
         timer = _Timer()
         a = f = None
+        extra: dict[str, Any] = {}
+        if cfg.precision != "fp32":
+            extra["autocast"] = autocast_name(cfg.precision)
+        gate: dict[str, Any] = {}
+        if activity is not None and cfg.gate_floor > 0:
+            gate = {"activity": activity, "gate_floor": cfg.gate_floor}
         if cfg.mode != "flowsep":
             with timer("audiosep"):
-                out = self.audiosep.extract(masked, self.sample_rate, prompt)
+                out = self.audiosep.extract(masked, self.sample_rate, prompt, **extra, **gate)
                 n = masked.shape[-1]
                 a = Separation(out.placed(n, self.sample_rate), self.sample_rate, 0, n)
         if cfg.mode != "audiosep":
+            flow_gate = dict(gate)
+            if cfg.segment == "active" and activity is not None:
+                flow_gate["activity"] = activity
+            options = {**_flowsep_options(cfg), **extra, **flow_gate}
             with timer("flowsep"):
-                f = self.flowsep.extract(masked, self.sample_rate, prompt, **_flowsep_options(cfg))
+                f = self.flowsep.extract(masked, self.sample_rate, prompt, **options)
         return Separations(a, f, timer.times)
 
     def combine(

@@ -52,6 +52,7 @@ from torch import nn
 
 from eventsep.dsp import slaney_mel_filterbank
 from eventsep.errors import CheckpointMismatchError, ConfigError, EmptyAudioError
+from eventsep.precision import float32_region
 from eventsep.seeding import InitScheme, seeded_init_
 
 __all__ = [
@@ -471,7 +472,8 @@ class Cnn14SED(nn.Module):
             core_end = min(core + CHUNK_FRAMES, total)
             start = max(0, core - CONTEXT_FRAMES)
             stop = min(total, core_end + CONTEXT_FRAMES)
-            logmel = log_mel(_frames_slice(x, start, stop), self.melw, self.window)
+            with float32_region(x.device):  # the front end stays float32 under autocast
+                logmel = log_mel(_frames_slice(x, start, stop), self.melw, self.window)
             seg = self._segments(logmel)  # (batch, (stop-start)//32, classes)
             frames = seg.repeat_interleave(TIME_POOL, dim=1)
             if frames.shape[1] < stop - start:  # tail frames copy the last segment

@@ -148,6 +148,8 @@ def _run(
     protocol = experiments.PROTOCOLS[
         preset.protocol if preset is not None else experiments.check_protocol(args.protocol)
     ]
+    if args.precision != "fp32":  # recorded in run.json with the other fields
+        fields = {**fields, "precision": args.precision}
     with distributed.main_first(rank):  # downloads and conversions happen once, on rank 0
         # fail before any model loads when another evaluation writes to --out (evaluate() then
         # holds the lock for the whole run; under torchrun rank 0 holds it)
@@ -214,7 +216,7 @@ def _build(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add ``evaluate`` and ``build-benchmark`` to the ``eventsep`` parser."""
-    from eventsep.cli.options import add_models_option
+    from eventsep.cli.options import add_models_option, add_precision_option
 
     p = subparsers.add_parser(
         "evaluate",
@@ -260,6 +262,7 @@ def register(subparsers: Any) -> None:
         help="clips separated together, grouped by length (default 1); the estimates equal "
         "clip-by-clip ones",
     )
+    add_precision_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--throttle", type=float, default=0.0, help=argparse.SUPPRESS)
     p.set_defaults(func=_evaluate)

@@ -13,7 +13,7 @@ from typing import Any
 
 from eventsep.errors import ConfigError
 
-__all__ = ["add_models_option", "models_value"]
+__all__ = ["add_models_option", "add_precision_option", "models_value"]
 
 _MODELS_HELP = (
     "model set: paper (the published checkpoints, from the cache), tiny-random (small random "
@@ -86,3 +86,16 @@ def add_models_option(
             action=_DeprecatedModelsAlias,
             help=argparse.SUPPRESS,
         )
+
+
+def add_precision_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--precision fp32|bf16|fp16`` (``args.precision``; EventSepConfig's default)."""
+    from eventsep.precision import PRECISIONS
+
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="float type the networks run in (autocast; STFTs, masks, fusion and metrics stay "
+        "fp32); fp16 needs CUDA, bf16 works on CPU too",
+    )

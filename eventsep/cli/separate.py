@@ -47,8 +47,9 @@ def output_stem(path: Path, root: Path | None, out: Path, prompt: str) -> Path:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``separate`` subcommand."""
     from eventsep.audio import AUDIO_EXTENSIONS
-    from eventsep.cli.options import add_models_option
+    from eventsep.cli.options import add_models_option, add_precision_option
     from eventsep.fusion import FUSION_RULES
+    from eventsep.gating import CLI_GATE_FLOOR
     from eventsep.masks import MASK_KINDS
     from eventsep.pipeline import EMPTY_MASK_POLICIES, MODES, EventSepConfig
 
@@ -132,9 +133,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--steps", type=int, default=d.flowsep_steps, help="FlowSep sampler steps")
     p.add_argument(
-        "--segment", default=d.segment, help="FlowSep span: random (paper) or full (whole clip)"
+        "--segment",
+        default=d.segment,
+        help="FlowSep span: random (paper), full (whole clip) or active (where the target is "
+        "most active)",
     )
     p.add_argument("--seed", type=int, default=d.seed, help="seed of FlowSep's random draws")
+    p.add_argument(
+        "--gate-floor",
+        type=float,
+        default=CLI_GATE_FLOOR,
+        help="event gating: the separators skip chunks where the time mask stays below this "
+        "floor (exact zeros there); 0 or --no-gate computes everything",
+    )
+    p.add_argument(
+        "--no-gate",
+        action="store_true",
+        help="compute every chunk (the library default, as in the paper)",
+    )
+    add_precision_option(p)
     add_models_option(p)
     p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (CPU if not set)")
     p.add_argument(
@@ -159,6 +176,8 @@ def _config(args: argparse.Namespace):  # noqa: ANN202 - EventSepConfig, importe
         flowsep_steps=args.steps,
         segment=args.segment,
         seed=args.seed,
+        gate_floor=0.0 if args.no_gate else args.gate_floor,
+        precision=args.precision,
     )
 
 

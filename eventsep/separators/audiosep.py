@@ -266,7 +266,15 @@ class AudioSepSeparator(nn.Module):
 
     @torch.no_grad()
     def separate_32k(
-        self, mixture: torch.Tensor, condition: torch.Tensor, autocast: str | None = "default"
+        self,
+        mixture: torch.Tensor,
+        condition: torch.Tensor,
+        autocast: str | None = "default",
+        *,
+        activity: torch.Tensor | None = None,
+        gate_floor: float = 0.0,
+        activity_scale: float = 1.0,
+        gate_margin: int = 0,
     ) -> torch.Tensor:
         """Separate 32 kHz waveforms given query embeddings, chunk by chunk.
 
@@ -278,6 +286,17 @@ class AudioSepSeparator(nn.Module):
             ``(batch, condition_size)``.
         autocast : {"default", None, "bf16", "fp16"}
             Mixed precision; "default" uses the constructor's setting.
+        activity : Tensor, optional
+            Event gating (:mod:`eventsep.gating`): the time mask ``(samples_in,)`` of the input,
+            shared by every row. Chunks where it stays below ``gate_floor`` (chunk widened by
+            ``gate_margin`` mask samples each side) are not computed; what they hold is
+            described in :mod:`eventsep.gating`.
+        gate_floor : float
+            Gate floor; 0 (default) computes every chunk.
+        activity_scale : float
+            Mask samples per 32 kHz sample (``rate_in / 32000``).
+        gate_margin : int
+            Context around active samples, in mask samples.
 
         Returns
         -------
@@ -305,8 +324,19 @@ class AudioSepSeparator(nn.Module):
             if dtype is not None
             else contextlib.nullcontext()
         )
+        active = None
+        if activity is not None and gate_floor > 0:
+            from eventsep.gating import active_chunks
+            from eventsep.separators.chunking import chunk_starts
+
+            spans = chunk_starts(x.shape[-1], self.chunk, self.overlap)
+            active = active_chunks(
+                activity, spans, gate_floor, scale=activity_scale, margin=gate_margin
+            )
         with ctx:
-            out = chunked_apply(run, x, self.chunk, self.overlap, batch_chunks=self.batch_chunks)
+            out = chunked_apply(
+                run, x, self.chunk, self.overlap, batch_chunks=self.batch_chunks, active=active
+            )
         return out[:, :num].float()
 
     @torch.no_grad()
@@ -372,6 +402,8 @@ class AudioSepSeparator(nn.Module):
         prompt: str,
         *,
         autocast: str | None = "default",
+        activity: torch.Tensor | None = None,
+        gate_floor: float = 0.0,
     ) -> Separation:
         """The :class:`~eventsep.separators.base.Separator` entry point (inputs not re-checked).
 
@@ -385,6 +417,11 @@ class AudioSepSeparator(nn.Module):
             Non-empty text query.
         autocast : {"default", None, "bf16", "fp16"}
             Mixed precision override.
+        activity : Tensor, optional
+            Event gating: the time mask ``(samples,)`` of ``waveform`` in [0, 1]; chunks where
+            it stays below ``gate_floor`` are skipped (:mod:`eventsep.gating`).
+        gate_floor : float
+            Gate floor; 0 (default) computes every chunk.
 
         Returns
         -------
@@ -392,8 +429,19 @@ class AudioSepSeparator(nn.Module):
             ``(samples32,)`` at 32 kHz on the input's device, covering the whole input
             (``start=0``).
         """
+        from eventsep.gating import GATE_MARGIN_SECONDS
+
         x = torch.as_tensor(waveform)
-        out = self._separate(x.reshape(1, -1), [prompt], sample_rate, autocast)[0].to(x.device)
+        gate = {}
+        if activity is not None and gate_floor > 0:
+            gate = {
+                "activity": activity,
+                "gate_floor": float(gate_floor),
+                "activity_scale": sample_rate / SAMPLE_RATE,
+                "gate_margin": round(GATE_MARGIN_SECONDS * sample_rate),
+            }
+        out = self._separate(x.reshape(1, -1), [prompt], sample_rate, autocast, **gate)
+        out = out[0].to(x.device)
         return Separation(out, SAMPLE_RATE, 0, int(out.shape[-1]))
 
     @torch.no_grad()
@@ -447,8 +495,12 @@ class AudioSepSeparator(nn.Module):
         prompts: Sequence[str],
         sample_rate: int,
         autocast: str | None,
+        **gate: object,
     ) -> torch.Tensor:
-        """Checked ``(n, samples)`` audio and ``n`` prompts -> ``(n, samples32)`` estimates."""
+        """Checked ``(n, samples)`` audio and ``n`` prompts -> ``(n, samples32)`` estimates.
+
+        ``gate``: the event-gating arguments of :meth:`separate_32k`.
+        """
         unique = list(dict.fromkeys(prompts))
         emb = self.text_encoder.encode(unique)
         cond = emb[torch.tensor([unique.index(p) for p in prompts], device=emb.device)]
@@ -457,7 +509,7 @@ class AudioSepSeparator(nn.Module):
             from eventsep.audio import resample
 
             x = resample(x, sample_rate, SAMPLE_RATE)
-        return self.separate_32k(x, cond, autocast=autocast)
+        return self.separate_32k(x, cond, autocast=autocast, **gate)
 
 
 def _check_prompts(prompts: Sequence[object]) -> None:

@@ -10,7 +10,7 @@ the result is a convex combination of chunk outputs and equals ``fn`` on the who
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -58,6 +58,7 @@ def chunked_apply(
     *,
     batch_chunks: int = 1,
     out_device: torch.device | str | None = None,
+    active: Sequence[bool] | None = None,
 ) -> torch.Tensor:
     """Apply a length-preserving waveform model chunk by chunk with cross-faded overlap-add.
 
@@ -79,6 +80,11 @@ def chunked_apply(
         How many full-length chunks go through ``fn`` together (GPU throughput vs memory).
     out_device : device, optional
         Where the output buffer lives (default: the input's device).
+    active : Sequence[bool], optional
+        One flag per chunk of :func:`chunk_starts` (event gating, :mod:`eventsep.gating`):
+        chunks flagged False are not computed and count as silent chunks, so samples they alone
+        cover are exact zeros and a computed neighbour fades out over the overlap as usual.
+        Default: every chunk is computed.
 
     Returns
     -------
@@ -92,8 +98,11 @@ def chunked_apply(
         raise ValueError("batch_chunks must be >= 1")
     batch, num = waveform.shape
     spans = chunk_starts(num, chunk, overlap)
+    if active is not None and len(active) != len(spans):
+        raise ValueError(f"{len(active)} gate flags for {len(spans)} chunks")
+    keep = [True] * len(spans) if active is None else [bool(a) for a in active]
     if len(spans) == 1:
-        return fn(waveform).float()
+        return fn(waveform).float() if keep[0] else waveform.new_zeros(waveform.shape).float()
     out_device = waveform.device if out_device is None else torch.device(out_device)
     out = torch.zeros(batch, num, dtype=torch.float32, device=out_device)
 
@@ -104,8 +113,8 @@ def chunked_apply(
         w = crossfade_window(end - start, fade_in, fade_out, device=out_device)
         out[:, start:end] += y.to(out_device, torch.float32) * w
 
-    full = [i for i, (s, e) in enumerate(spans) if e - s == chunk]
-    rest = [i for i in range(len(spans)) if i not in full]
+    full = [i for i, (s, e) in enumerate(spans) if e - s == chunk and keep[i]]
+    rest = [i for i, (s, e) in enumerate(spans) if e - s != chunk and keep[i]]
     for g in range(0, len(full), batch_chunks):
         group = full[g : g + batch_chunks]
         x = torch.cat([waveform[:, spans[i][0] : spans[i][1]] for i in group], dim=0)

@@ -389,14 +389,17 @@ class FlowSepSeparator(nn.Module):
 
     @torch.no_grad()
     def mel(self, waveform: torch.Tensor) -> torch.Tensor:
-        """(batch, segment_samples) -> log-mel (batch, frames, n_mels)."""
-        return log_mel_spectrogram(
-            waveform,
-            self.mel_basis,
-            self.config.n_fft,
-            self.config.hop_length,
-            num_frames=self.config.frames,
-        )
+        """(batch, segment_samples) -> log-mel (batch, frames, n_mels), always float32."""
+        from eventsep.precision import float32_region
+
+        with float32_region(waveform.device):
+            return log_mel_spectrogram(
+                waveform.float(),
+                self.mel_basis,
+                self.config.n_fft,
+                self.config.hop_length,
+                num_frames=self.config.frames,
+            )
 
     @torch.no_grad()
     def encode_latent(
@@ -418,7 +421,7 @@ class FlowSepSeparator(nn.Module):
             z = dist.mean + dist.std * noise.to(dist.mean)
         else:
             raise ConfigError(f"latent mode must be 'sample' or 'mean', got {mode!r}")
-        return self.scale_factor * z
+        return self.scale_factor * z.float()
 
     @torch.no_grad()
     def velocity(
@@ -437,17 +440,17 @@ class FlowSepSeparator(nn.Module):
             encoder_hidden_states=hidden,
             encoder_attention_mask=mask,
         ).sample
-        return out[:, : self.config.latent_channels]
+        return out[:, : self.config.latent_channels].float()
 
     @torch.no_grad()
     def decode_latent(self, latent: torch.Tensor) -> torch.Tensor:
         """Scaled latent -> log-mel (batch, frames, n_mels)."""
-        return self.vae.decode(latent / self.scale_factor).sample.squeeze(1)
+        return self.vae.decode(latent / self.scale_factor).sample.squeeze(1).float()
 
     @torch.no_grad()
     def vocode(self, logmel: torch.Tensor) -> torch.Tensor:
         """Log-mel (batch, frames, n_mels) -> waveform (batch, frames * hop) in [-1, 1]."""
-        wav = self.vocoder(logmel.transpose(1, 2)).squeeze(1)
+        wav = self.vocoder(logmel.transpose(1, 2)).squeeze(1).float()
         return wav[:, : logmel.shape[1] * self.config.hop_length]
 
     @torch.no_grad()
@@ -484,6 +487,9 @@ class FlowSepSeparator(nn.Module):
         *,
         latent: Literal["sample", "mean"] = "sample",
         overlap_seconds: float = 1.28,
+        activity: torch.Tensor | None = None,
+        gate_floor: float = 0.0,
+        autocast: str | None = None,
     ) -> FlowSepOutput:
         """Regenerate the part of ``waveform`` described by ``prompt``.
 
@@ -496,8 +502,10 @@ class FlowSepSeparator(nn.Module):
         segment
             ``"random"`` (the paper): one 10.24 s segment from a start drawn uniformly with
             ``seed``; ``"full"``: overlapping 10.24 s segments (``overlap_seconds`` overlap,
-            raised-cosine cross-fades) covering the whole input. Inputs shorter than a segment
-            are zero-padded at the end and the output cropped back.
+            raised-cosine cross-fades) covering the whole input; ``"active"``: the 10.24 s
+            segment holding the most of ``activity`` (the time mask; default ``|waveform|``).
+            Inputs shorter than a segment are zero-padded at the end and the output cropped
+            back.
         seed
             Seeds the start, the mixture-latent noise and the initial noise (CPU generator);
             ``None`` draws them unseeded (the authors' benchmark).
@@ -505,6 +513,8 @@ class FlowSepSeparator(nn.Module):
             Euler steps (reference inference: 20).
         latent
             Mixture latent: ``"sample"`` (reference) or ``"mean"`` (posterior mean).
+        activity, gate_floor, autocast
+            As in :meth:`extract` (``activity`` at ``sample_rate``, like ``waveform``).
 
         Notes
         -----
@@ -516,8 +526,19 @@ class FlowSepSeparator(nn.Module):
         :meth:`extract` returns the same estimate divided by ``gain``, at the input's level.
         """
         x = self._prepare(waveform, sample_rate)
+        if segment == "active" and activity is None:
+            activity = torch.as_tensor(waveform).reshape(-1).float().abs()
+        gate = _Gate.make(activity, gate_floor, sample_rate / self.sample_rate, sample_rate)
         return self._separate(
-            x, prompt, segment, seed, steps, latent=latent, overlap_seconds=overlap_seconds
+            x,
+            prompt,
+            segment,
+            seed,
+            steps,
+            latent=latent,
+            overlap_seconds=overlap_seconds,
+            gate=gate,
+            autocast=autocast,
         )
 
     @torch.no_grad()
@@ -527,13 +548,16 @@ class FlowSepSeparator(nn.Module):
         sample_rate: int,
         prompt: str,
         *,
-        segment: Literal["random", "full"] = "random",
+        segment: Literal["random", "full", "active"] = "random",
         seed: int | None = 0,
         steps: int = 20,
         latent: Literal["sample", "mean"] = "sample",
         overlap_seconds: float = 1.28,
         input_pcm16: bool = False,
         restore_level: bool = True,
+        activity: torch.Tensor | None = None,
+        gate_floor: float = 0.0,
+        autocast: str | None = None,
     ) -> Separation:
         """The :class:`~eventsep.separators.base.Separator` entry point (inputs not re-checked).
 
@@ -554,6 +578,16 @@ class FlowSepSeparator(nn.Module):
         restore_level : bool
             ``False`` returns the estimate at the level the model saw (input scaled to 0.5
             peak), as the authors' benchmark does; ``True`` (default) at the input's level.
+        activity : Tensor, optional
+            The time mask ``(samples,)`` of ``waveform`` in [0, 1]: picks the span of
+            ``segment="active"`` and gates segments (``gate_floor``). ``segment="active"``
+            without it uses the input's magnitude ``|waveform|``.
+        gate_floor : float
+            Event gating (:mod:`eventsep.gating`): segments where ``activity`` stays below it
+            are not generated; 0 (default) generates every segment.
+        autocast : {None, "bf16", "fp16"}
+            Mixed precision of the text encoder, VAE, UNet and vocoder (mel and the sampler's
+            sums stay float32).
 
         Returns
         -------
@@ -569,8 +603,19 @@ class FlowSepSeparator(nn.Module):
             from eventsep.authors import pcm16_round_trip
 
             x16 = pcm16_round_trip(x16)
+        if segment == "active" and activity is None:
+            activity = x.reshape(-1).float().abs()
+        gate = _Gate.make(activity, gate_floor, sample_rate / self.sample_rate, sample_rate)
         out = self._separate(
-            x16, prompt, segment, seed, steps, latent=latent, overlap_seconds=overlap_seconds
+            x16,
+            prompt,
+            segment,
+            seed,
+            steps,
+            latent=latent,
+            overlap_seconds=overlap_seconds,
+            gate=gate,
+            autocast=autocast,
         )
         gain = out.gain if restore_level else 1.0
         return Separation(out.waveform.to(x.device) / gain, out.sample_rate, out.start, out.length)
@@ -585,33 +630,77 @@ class FlowSepSeparator(nn.Module):
         *,
         latent: Literal["sample", "mean"],
         overlap_seconds: float,
+        gate: _Gate | None = None,
+        autocast: str | None = None,
     ) -> FlowSepOutput:
         """:meth:`separate` of checked ``(samples,)`` float32 audio at 16 kHz."""
+        from eventsep.precision import autocast_context
+
+        if segment not in ("random", "full", "active"):
+            raise ConfigError(f"segment must be 'random', 'full' or 'active', got {segment!r}")
+        with autocast_context(autocast, self.device):
+            return self._separate_spans(
+                x,
+                prompt,
+                segment,
+                seed,
+                steps,
+                latent=latent,
+                overlap_seconds=overlap_seconds,
+                gate=gate or _Gate(),
+            )
+
+    def _separate_spans(
+        self,
+        x: torch.Tensor,
+        prompt: str,
+        segment: str,
+        seed: int | None,
+        steps: int,
+        *,
+        latent: Literal["sample", "mean"],
+        overlap_seconds: float,
+        gate: _Gate,
+    ) -> FlowSepOutput:
         cfg = self.config
         seg = cfg.segment_samples
         n = x.shape[-1]
         gen = _generator(seed)
         text = self.encode_text([prompt])
-        if segment == "random":
-            start = 0 if n <= seg else int(torch.randint(0, n - seg + 1, (1,), generator=gen))
+        if segment in ("random", "active"):
+            if n <= seg:
+                start = 0
+            elif segment == "random":
+                start = int(torch.randint(0, n - seg + 1, (1,), generator=gen))
+            else:
+                start = gate.most_active(seg, n)
             piece = x[start : start + seg]
             length = piece.shape[-1]
             piece, gain = normalize_segment(piece, cfg.peak)
+            if not gate.active([(start, start + seg)])[0]:
+                silent = torch.zeros(length)
+                return FlowSepOutput(silent, self.sample_rate, start, length, gain)
             piece = torch.nn.functional.pad(piece, (0, seg - length))
             out = self.separate_segment(
                 piece, prompt, steps=steps, generator=gen, latent=latent, text=text
             )
             return FlowSepOutput(out[:length].float().cpu(), self.sample_rate, start, length, gain)
-        if segment != "full":
-            raise ConfigError(f"segment must be 'random' or 'full', got {segment!r}")
         overlap = min(int(round(overlap_seconds * self.sample_rate)), seg // 2)
         _, global_gain = normalize_segment(x, cfg.peak)
         acc = torch.zeros(n)
         weight = torch.zeros(n)
         starts = segment_starts(n, seg, overlap)
+        computed = gate.active([(s, s + seg) for s in starts])
         for k, s in enumerate(starts):
             piece = x[s : s + seg]
             length = piece.shape[-1]
+            fade_in = (starts[k - 1] + seg - s) if k > 0 else 0
+            fade_out = (s + seg - starts[k + 1]) if k + 1 < len(starts) else 0
+            w = crossfade_window(length, max(fade_in, 0), max(fade_out, 0))
+            weight[s : s + length] += w
+            if not computed[k]:  # a silent segment; its random draws are still made
+                self._skip_draws(gen, latent)
+                continue
             piece, gain = normalize_segment(piece, cfg.peak)
             piece = torch.nn.functional.pad(piece, (0, seg - length))
             out = (
@@ -621,11 +710,7 @@ class FlowSepSeparator(nn.Module):
                 .float()
                 .cpu()
             )
-            fade_in = (starts[k - 1] + seg - s) if k > 0 else 0
-            fade_out = (s + seg - starts[k + 1]) if k + 1 < len(starts) else 0
-            w = crossfade_window(length, max(fade_in, 0), max(fade_out, 0))
             acc[s : s + length] += w * out * (global_gain / gain)
-            weight[s : s + length] += w
         return FlowSepOutput(acc / weight.clamp_min(1e-8), self.sample_rate, 0, n, global_gain)
 
     @torch.no_grad()
@@ -814,6 +899,19 @@ class FlowSepSeparator(nn.Module):
             outs.append(self.vocode(self.decode_latent(z)))
         return torch.cat(outs)
 
+    def latent_shape(self) -> tuple[int, int, int, int]:
+        """Shape of one segment's latent, ``(1, channels, frames / f, n_mels / f)``."""
+        cfg = self.config
+        f = 2 ** (len(cfg.vae_channels) - 1)
+        return (1, cfg.latent_channels, cfg.frames // f, cfg.n_mels // f)
+
+    def _skip_draws(self, gen: torch.Generator, latent: str) -> None:
+        """Advance ``gen`` as :meth:`separate_segment` would, so later segments keep their noise."""
+        shape = self.latent_shape()
+        if latent == "sample":
+            torch.randn(shape, generator=gen, dtype=torch.float32)
+        torch.randn(shape, generator=gen, dtype=torch.float32)
+
     def _prepare(self, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
         x = torch.as_tensor(waveform)
         if x.ndim == 2 and x.shape[0] == 1:
@@ -830,6 +928,49 @@ class FlowSepSeparator(nn.Module):
 
             x = resample(x, sample_rate, self.sample_rate)
         return x
+
+
+@dataclass(frozen=True, eq=False)
+class _Gate:
+    """The time mask FlowSep picks and gates its segments with (:mod:`eventsep.gating`).
+
+    ``activity`` is at the input's rate, ``scale`` input samples per 16 kHz sample, ``margin``
+    in input samples; no activity means every segment is generated.
+    """
+
+    activity: torch.Tensor | None = None
+    floor: float = 0.0
+    scale: float = 1.0
+    margin: int = 0
+
+    @classmethod
+    def make(
+        cls, activity: torch.Tensor | None, floor: float, scale: float, sample_rate: int
+    ) -> _Gate:
+        from eventsep.gating import GATE_MARGIN_SECONDS
+
+        if activity is None:
+            return cls()
+        a = torch.as_tensor(activity).reshape(-1).float()
+        return cls(a, float(floor), float(scale), round(GATE_MARGIN_SECONDS * sample_rate))
+
+    def active(self, spans: list[tuple[int, int]]) -> list[bool]:
+        from eventsep.gating import active_chunks
+
+        if self.activity is None:
+            return [True] * len(spans)
+        return active_chunks(self.activity, spans, self.floor, scale=self.scale, margin=self.margin)
+
+    def most_active(self, segment: int, num_samples: int) -> int:
+        """Start (16 kHz samples) of the ``segment``-long span with the most activity."""
+        from eventsep.gating import most_active_start
+
+        if self.activity is None:
+            return 0
+        window = math.ceil(segment * self.scale)
+        step = max(1, round(self.scale * 160))  # one 16 kHz mel hop
+        start = most_active_start(self.activity, window, step=step)
+        return max(0, min(round(start / self.scale), num_samples - segment))
 
 
 def converted_path(use_ema: bool = True) -> Path:
@@ -874,9 +1015,7 @@ def convert_flowsep(out_dir: str | Path | None = None, *, use_ema: bool = True) 
         vae_state = v.get("state_dict", v)
     voc_state = None
     if needs_voc:
-        voc_state = load_torch_checkpoint(Path(hub.get(files.vocoder)) / "g_01000000")[
-            "generator"
-        ]
+        voc_state = load_torch_checkpoint(Path(hub.get(files.vocoder)) / "g_01000000")["generator"]
     cfg = full_config()
     sd, report = convert_flowsep_state_dict(
         state,

@@ -298,20 +298,29 @@ class ResUNet30(nn.Module):
         Tensor
             Complex ``(batch, frames, n_fft // 2 + 1)``, ``frames = 1 + samples // hop_length``.
         """
-        spec = torch.stft(
-            waveform.float(),
-            self.n_fft,
-            hop_length=self.hop_length,
-            win_length=self.n_fft,
-            window=self.window.to(waveform.device),
-            center=True,
-            pad_mode="reflect",
-            return_complex=True,
-        )
+        from eventsep.precision import float32_region
+
+        with float32_region(waveform.device):
+            spec = torch.stft(
+                waveform.float(),
+                self.n_fft,
+                hop_length=self.hop_length,
+                win_length=self.n_fft,
+                window=self.window.to(waveform.device),
+                center=True,
+                pad_mode="reflect",
+                return_complex=True,
+            )
         return spec.transpose(1, 2)
 
     def istft(self, spec: torch.Tensor, length: int) -> torch.Tensor:
         """Inverse of :meth:`stft`: complex ``(batch, frames, bins)`` -> ``(batch, length)``."""
+        from eventsep.precision import float32_region
+
+        with float32_region(spec.device):
+            return self._istft(spec, length)
+
+    def _istft(self, spec: torch.Tensor, length: int) -> torch.Tensor:
         return torch.istft(
             spec.transpose(1, 2),
             self.n_fft,
