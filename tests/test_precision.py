@@ -120,3 +120,40 @@ def test_pipeline_bf16_runs_models_under_autocast_and_fuses_in_float32():
     assert a.options[-1] == {} and "autocast" not in f.options[-1]
     with pytest.raises(ConfigError):
         pipe(x, SR, "dog", precision="fp16")  # CPU
+
+
+# ------------------------------------------------------------------ CPU speed-ups, same outputs
+def test_resunet_fast_path_equals_plain_computation():
+    """channels-last weights + fused BN/FiLM/activation == the plain expression, NCHW weights."""
+    import copy
+
+    import torch.nn.functional as F
+
+    from eventsep.separators import resunet
+
+    torch.manual_seed(0)
+    m = ResUNet30(channels=(4, 4, 8, 8, 8, 8), condition_size=8).eval()
+    for mod in m.modules():  # non-trivial running statistics
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.running_mean.normal_(0, 0.1)
+            mod.running_var.uniform_(0.5, 1.5)
+            mod.weight.data.normal_(1, 0.1)
+            mod.bias.data.normal_(0, 0.1)
+    fast = copy.deepcopy(m).to(memory_format=torch.channels_last)
+    x = 0.1 * torch.randn(1, 1, 20000)
+    cond = torch.randn(1, 8)
+
+    def plain(bn, h, beta):  # noqa: ANN001, ANN202 - the expression before the fast path
+        return F.leaky_relu(bn(h) + beta, 0.01)
+
+    with torch.inference_mode():
+        y_fast = fast(x, cond)
+        orig = resunet.bn_film_act
+        resunet.bn_film_act = plain
+        try:
+            y_plain = m(x, cond)
+        finally:
+            resunet.bn_film_act = orig
+        y_batch = fast(x.repeat(2, 1, 1), cond.repeat(2, 1))  # per-row shifts: unfused branch
+    torch.testing.assert_close(y_fast, y_plain, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(y_batch[:1], y_plain, rtol=1e-5, atol=1e-6)

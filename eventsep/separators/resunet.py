@@ -62,6 +62,30 @@ def drop_stft_constants(state_dict: Mapping[str, torch.Tensor]) -> dict[str, tor
     }
 
 
+def bn_film_act(bn: nn.BatchNorm2d, x: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """``leaky_relu(bn(x) + beta)`` in as few passes over ``x`` as possible.
+
+    In eval mode with one FiLM shift for the whole batch, ``beta`` joins the batch-norm bias (one
+    pass instead of two); the activation runs in place on the fresh result. Equal to the plain
+    expression up to float rounding (about 1e-7 relative).
+
+    Parameters
+    ----------
+    bn : nn.BatchNorm2d
+        The block's batch norm.
+    x : Tensor
+        ``(batch, channels, frames, bins)``.
+    beta : Tensor
+        FiLM shift ``(batch or 1, channels, 1, 1)``.
+    """
+    if not bn.training and beta.shape[0] == 1 and bn.affine and bn.track_running_stats:
+        bias = bn.bias + beta.reshape(-1).to(bn.bias.dtype)
+        y = F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bias, False, 0.0, bn.eps)
+    else:
+        y = bn(x) + beta
+    return F.leaky_relu_(y, _LEAK)
+
+
 class ConvBlockRes(nn.Module):
     """Pre-activation residual block: (BN + FiLM shift, leaky ReLU, 3x3 conv) twice.
 
@@ -98,10 +122,10 @@ class ConvBlockRes(nn.Module):
         Tensor
             ``(batch, out_channels, frames, bins)``.
         """
-        h = self.conv1(F.leaky_relu(self.bn1(x) + beta1, _LEAK))
-        h = self.conv2(F.leaky_relu(self.bn2(h) + beta2, _LEAK))
+        h = self.conv1(bn_film_act(self.bn1, x, beta1))
+        h = self.conv2(bn_film_act(self.bn2, h, beta2))
         skip = x if self.shortcut is None else self.shortcut(x)
-        return skip + h
+        return h.add_(skip)
 
 
 class EncoderBlock(nn.Module):
@@ -149,7 +173,7 @@ class DecoderBlock(nn.Module):
         name: str,
     ) -> torch.Tensor:
         """``x`` ``(batch, in, T, F)``, ``skip`` ``(batch, out, T*ut, F*uf)`` -> like ``skip``."""
-        h = self.conv1(F.leaky_relu(self.bn1(x) + film[f"{name}->beta1"], _LEAK))
+        h = self.conv1(bn_film_act(self.bn1, x, film[f"{name}->beta1"]))
         h = torch.cat((h, skip), dim=1)
         return self.conv_block2(
             h, film[f"{name}->conv_block2->beta1"], film[f"{name}->conv_block2->beta2"]
