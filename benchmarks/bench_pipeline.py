@@ -31,7 +31,8 @@ Sections (``--sections``, all by default):
     ``--flowsep-steps`` 20) over ``--gpu-clips`` 10 s clips, at ``--precision``.
 
 ``--quick`` shrinks everything to show that it works (2 s clips, tiny models for the gate and
-drift sections, a 60 s recording, 4 GPU clips); its numbers are not the benchmark's.
+drift sections, a 60 s recording with one 6 s event, 4 GPU clips); its numbers are not the
+benchmark's.
 
 Usage::
 
@@ -356,11 +357,12 @@ def gate_child(spec: dict) -> dict:
 def section_gate(args: argparse.Namespace) -> None:
     seconds = 60.0 if args.quick else args.gate_seconds
     full = not args.quick
-    events = _schedule(seconds, args.gate_active, args.gate_events)
+    n_events = 1 if args.quick else args.gate_events  # quick: one 6 s event in 60 s
+    events = _schedule(seconds, args.gate_active, n_events)
     steps = 1 if args.quick else args.gate_steps
     print(
         f"\n## Gated vs ungated: {seconds:g} s recording, target active {args.gate_active:.0%} "
-        f"({args.gate_events} events), mode {args.gate_mode}, "
+        f"({n_events} events), mode {args.gate_mode}, "
         f"{'full-size' if full else 'tiny'} random weights, {args.threads} threads"
     )
     rows = {}
