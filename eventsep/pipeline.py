@@ -616,6 +616,7 @@ class EventSep:
         if activity is not None and cfg.gate_floor > 0:
             gate = {"activity": activity, "gate_floor": cfg.gate_floor}
         if cfg.mode != "flowsep":
+            _check_options(self.audiosep, "AudioSep", {**extra, **gate})
             with timer("audiosep"):
                 out = self.audiosep.extract(masked, self.sample_rate, prompt, **extra, **gate)
                 n = masked.shape[-1]
@@ -625,6 +626,7 @@ class EventSep:
             if cfg.segment == "active" and activity is not None:
                 flow_gate["activity"] = activity
             options = {**_flowsep_options(cfg), **extra, **flow_gate}
+            _check_options(self.flowsep, "FlowSep", {**extra, **flow_gate})
             with timer("flowsep"):
                 f = self.flowsep.extract(masked, self.sample_rate, prompt, **options)
         return Separations(a, f, timer.times)
@@ -890,6 +892,31 @@ class EventSep:
             raise ConfigError(f"mode {cfg.mode!r} needs {', '.join(need)}; this pipeline has none")
         if cfg.mask != "none":
             self.detector_for(cfg.sed_head)  # outside inference mode: a loader may run here
+
+
+def _check_options(separator: Any, name: str, options: Mapping[str, Any]) -> None:
+    """Raise :class:`ConfigError` when ``separator.extract`` cannot take ``options``.
+
+    The gating (``activity``, ``gate_floor``) and precision (``autocast``) options go beyond the
+    :class:`~eventsep.separators.base.Separator` contract; a separator without them cannot honour
+    ``gate_floor > 0`` or ``precision != "fp32"``.
+    """
+    import inspect
+
+    if not options:
+        return
+    try:
+        params = inspect.signature(separator.extract).parameters
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    missing = sorted(set(options) - set(params))
+    if missing:
+        raise ConfigError(
+            f"{name} ({type(separator).__name__}) takes no {', '.join(missing)} option: it cannot "
+            "gate (set gate_floor=0) or change precision (set precision='fp32')"
+        )
 
 
 def _detector_registry(detector: Any, default_head: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from test_pipeline import DOG, FakeAudioSep, FakeDetector, FakeFlowSep, FakeMapp
 from eventsep.audio import load_audio, resample, save_audio
 from eventsep.cli import main
 from eventsep.cli.separate import output_stem, prompt_slug
+from eventsep.gating import CLI_GATE_FLOOR
 from eventsep.pipeline import EventSep, EventSepConfig
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "mixtures"
@@ -83,17 +84,26 @@ def test_flags_reach_the_config(tmp_path, fake_models):
     assert rep["mode"] == "audiosep" and rep["fusion_rule"] is None
 
 
+def test_gate_and_precision_flags(tmp_path, fake_models):
+    src = _write_mixture(tmp_path / "mix.wav")
+    args = ["separate", str(src), "-p", "dog", "-o", str(tmp_path / "o"), "-q"]
+    assert main([*args, "--no-gate", "--precision", "bf16", "--segment", "active"]) == 0
+    cfg = fake_models[-1].config
+    assert (cfg.gate_floor, cfg.precision, cfg.segment) == (0.0, "bf16", "active")
+    assert main([*args, "--gate-floor", "0.2"]) == 0
+    assert fake_models[-1].config.gate_floor == 0.2
+
+
 def test_defaults_come_from_config(tmp_path, fake_models):
     src = _write_mixture(tmp_path / "mix.wav")
     assert main(["separate", str(src), "-p", "dog", "-o", str(tmp_path / "o"), "-q"]) == 0
-    assert fake_models[0].config == EventSepConfig()
+    # the library defaults, but the command line gates (its one deliberate difference)
+    assert fake_models[0].config == EventSepConfig(gate_floor=CLI_GATE_FLOOR)
     assert fake_models[0].models == "paper"
     assert json.loads((tmp_path / "o" / "mix_dog.json").read_text())["models"] == "paper"
 
 
-def test_models_folder_and_deprecated_profile_reach_from_pretrained(
-    tmp_path, fake_models, capsys
-):
+def test_models_folder_and_deprecated_profile_reach_from_pretrained(tmp_path, fake_models, capsys):
     src = _write_mixture(tmp_path / "mix.wav")
     (tmp_path / "ckpts").mkdir()
     argv = ["separate", str(src), "-p", "dog", "-o", str(tmp_path / "o"), "-q"]

@@ -14,6 +14,7 @@ from eventsep.gating import GATE_MARGIN_SECONDS, active_chunks, check_floor, mos
 from eventsep.mapping import LabelMatch
 from eventsep.pipeline import EventSep
 from eventsep.separators.audiosep import AudioSepSeparator
+from eventsep.separators.base import Separation
 from eventsep.separators.chunking import chunk_starts, chunked_apply
 from eventsep.separators.flowsep import FlowSepSeparator
 
@@ -199,3 +200,21 @@ def test_pipeline_gated_ensemble_equals_ungated_on_active_region(audiosep, flows
     start_s = full.flowsep_start / 16000
     assert 1.9 <= start_s and start_s + full.flowsep_length / 16000 <= 4.1
     assert GATE_MARGIN_SECONDS > 0
+
+
+def test_pipeline_refuses_gating_for_a_separator_without_the_option():
+    class Plain(torch.nn.Module):
+        sample_rate = SR
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def extract(self, waveform, sample_rate, prompt):  # noqa: ANN001, ANN201
+            return Separation(waveform, SR, 0, waveform.shape[-1])
+
+    pipe = EventSep(_Mapper(), _Detector(), Plain(), None)
+    x = 0.1 * torch.randn(5 * SR, generator=torch.Generator().manual_seed(6))
+    assert pipe(x, SR, "dog", mode="audiosep").estimate.shape == x.shape  # ungated: fine
+    with pytest.raises(ConfigError, match="gate_floor=0"):
+        pipe(x, SR, "dog", mode="audiosep", gate_floor=0.1)

@@ -71,8 +71,11 @@ class FakeAudioSep(torch.nn.Module):
         self.w = torch.nn.Parameter(torch.zeros(1))
         self.calls = 0
 
-    def extract(self, waveform: torch.Tensor, sample_rate: int, prompt: str) -> Separation:
+    def extract(
+        self, waveform: torch.Tensor, sample_rate: int, prompt: str, **options
+    ) -> Separation:
         assert sample_rate == 32000
+        assert set(options) <= {"activity", "gate_floor", "autocast"}
         self.calls += 1
         return Separation(0.5 * waveform, 32000, 0, waveform.shape[-1])
 
@@ -92,7 +95,10 @@ class FakeFlowSep(torch.nn.Module):
         self.calls = 0
         self.options: list[dict] = []
 
-    def extract(self, waveform, sample_rate, prompt, *, segment="random", seed=0, steps=20):
+    def extract(
+        self, waveform, sample_rate, prompt, *, segment="random", seed=0, steps=20, **options
+    ):
+        assert set(options) <= {"activity", "gate_floor", "autocast"}
         self.calls += 1
         self.options.append({"segment": segment, "seed": seed, "steps": steps})
         x = resample(waveform, sample_rate, 16000)
