@@ -157,3 +157,30 @@ def test_resunet_fast_path_equals_plain_computation():
         y_batch = fast(x.repeat(2, 1, 1), cond.repeat(2, 1))  # per-row shifts: unfused branch
     torch.testing.assert_close(y_fast, y_plain, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(y_batch[:1], y_plain, rtol=1e-5, atol=1e-6)
+
+
+def test_evaluate_precision_flag_reaches_the_config_fields(tmp_path, monkeypatch):
+    import json
+
+    from eventsep.audio import save_audio
+    from eventsep.cli import evaluate as cli_evaluate
+    from eventsep.cli import main
+
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    noise = torch.randn(2, 16000, generator=torch.Generator().manual_seed(0))
+    save_audio(bench / "segment-0.wav", 0.1 * noise[0], 16000, subtype="FLOAT")
+    save_audio(bench / "mixture-0.wav", 0.1 * noise.sum(0), 16000, subtype="FLOAT")
+    (bench / "metadata.csv").write_text("idx,caption,src_wav,noise_wav\n0,dog,a.wav,b.wav\n")
+    seen = []
+
+    def build(name, fields, models, device):  # noqa: ANN001, ANN202
+        seen.append(dict(fields))
+        return lambda w, sr, p: w
+
+    monkeypatch.setattr(cli_evaluate, "build_separator", build)
+    out = tmp_path / "out"
+    args = ["evaluate", "--benchmark", "folder", "--data", str(bench), "--out", str(out)]
+    assert main([*args, "--config", "audiosep+soft0.55", "--precision", "bf16", "--quiet"]) == 0
+    assert seen[-1]["precision"] == "bf16"
+    assert json.loads((out / "run.json").read_text())["config_fields"]["precision"] == "bf16"
