@@ -109,7 +109,8 @@ class EventSepConfig:
     gate_floor : float
         Event gating (:mod:`eventsep.gating`): the separators skip the chunks where the time
         mask stays below this floor; in [0, 1), 0 (the default, and the paper's setting) turns
-        gating off. The command line gates at :data:`eventsep.gating.CLI_GATE_FLOOR`.
+        gating off. Without a time mask (``mask="none"``, unconfident prompt) nothing is
+        skipped. The command line gates at :data:`eventsep.gating.CLI_GATE_FLOOR`.
     precision : str
         ``"fp32"`` (default), ``"bf16"`` or ``"fp16"``: the networks run under autocast, STFTs,
         masks and fusion stay float32 (:mod:`eventsep.precision`).
