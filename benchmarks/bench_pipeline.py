@@ -471,8 +471,10 @@ def section_drift(args: argparse.Namespace) -> None:
     print("| stage | rel. L2 drift | max abs drift | dtype out |")
     print("|---|---|---|---|")
     for name, lo, hi in rows:
+        dtype_out = str(lo.dtype).replace("torch.", "")
         lo, hi = lo.float().cpu(), hi.float().cpu()
-        print(f"| {name} | {_rel(lo, hi):.2e} | {float((lo - hi).abs().max()):.2e} | float32 |")
+        drift = float((lo - hi).abs().max())
+        print(f"| {name} | {_rel(lo, hi):.2e} | {drift:.2e} | {dtype_out} |")
 
 
 # ---------------------------------------------------------------------------- GPU
