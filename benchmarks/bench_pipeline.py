@@ -83,6 +83,14 @@ def _timed(fn, repeats: int) -> list[float]:  # noqa: ANN001
 
 
 def _peak_rss_mb() -> float:
+    """Peak resident memory of this process in MiB (VmHWM: unlike ru_maxrss, it is not
+    inherited from the parent across fork + exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
