@@ -20,8 +20,8 @@ Sections (``--sections``, all by default):
     is), its target column replaced by the known schedule, so the mask is known. The gated
     estimate is checked against the ungated one on the active samples.
 ``batch``
-    clips/s at batch 1/8/32, fp32 and bf16, with peak memory: ``batch_table(quick=, device=)``
-    of ``benchmarks/bench_batching.py`` when that file provides it.
+    clips/s at batch 1/8/32, fp32 and bf16, with peak memory: ``batching_table`` and
+    ``format_table`` of ``benchmarks/bench_batching.py`` (on CUDA when there is one).
 ``drift``
     Mixed precision: relative L2 drift of bf16 against fp32 per stage (SED probabilities,
     AudioSep, FlowSep, fused estimate) on full-size random weights, ``--drift-seconds`` of input
@@ -423,13 +423,13 @@ def section_batch(args: argparse.Namespace) -> None:
         print("skipped: benchmarks/bench_batching.py is not in this checkout")
         return
     module = _load_file("bench_batching", path)
-    table = getattr(module, "batch_table", None)
+    table = getattr(module, "batching_table", None)
     if table is None:
-        print("skipped: bench_batching.py has no batch_table(quick=, device=) function")
+        print("skipped: bench_batching.py has no batching_table(quick=, device=, threads=)")
         return
-    out = table(quick=args.quick, device=args.device)
-    if isinstance(out, str):
-        print(out)
+    device = "cuda" if torch.cuda.is_available() else args.device
+    rows = table(quick=args.quick, device=device, threads=args.threads)
+    print(module.format_table(rows))
 
 
 # ---------------------------------------------------------------------------- precision drift

@@ -710,6 +710,7 @@ class EventSep:
         """
         from eventsep.audio import resample
         from eventsep.batching import map_by_length
+        from eventsep.precision import autocast_context
 
         if on_error not in ("raise", "return"):
             raise ConfigError(f"on_error must be 'raise' or 'return', got {on_error!r}")
@@ -753,16 +754,20 @@ class EventSep:
             if detect:
                 with timer("sed"):
                     detector = self.detector_for(cfg.sed_head)
-                    rows = map_by_length(
-                        lambda stack, _: detector.detect(stack, self.sample_rate).float(),
-                        [mixes[i] for i in detect],
-                    )
+                    with autocast_context(cfg.precision, self.device):
+                        rows = map_by_length(
+                            lambda stack, _: detector.detect(stack, self.sample_rate).float(),
+                            [mixes[i] for i in detect],
+                        )
                     for i, p in zip(detect, rows, strict=True):
                         probs[i] = p
                         masks[i] = self.mask(mixes[i], p, matches[checked[i][0]], cfg)
             run = [i for i in ok if not masks[i].silent]
             seps = self._separate_batch(
-                [masks[i].masked for i in run], [checked[i][0] for i in run], cfg
+                [masks[i].masked for i in run],
+                [checked[i][0] for i in run],
+                cfg,
+                activities=[masks[i].sample_mask for i in run],
             )
             timer.times.update(seps.pop("seconds"))
             estimates: dict[int, torch.Tensor] = {}
@@ -813,12 +818,39 @@ class EventSep:
         return results
 
     def _separate_batch(
-        self, masked: list[torch.Tensor], prompts: list[str], cfg: EventSepConfig
+        self,
+        masked: list[torch.Tensor],
+        prompts: list[str],
+        cfg: EventSepConfig,
+        *,
+        activities: list[torch.Tensor | None] | None = None,
     ) -> dict[str, Any]:
         """:meth:`separate` of several clips: ``{"audiosep": [...], "flowsep": [...], "seconds"}``.
 
-        A separator without ``extract_batch`` runs clip by clip.
+        A separator without ``extract_batch`` runs clip by clip, and so does every clip when
+        a setting needs its own time mask (``gate_floor > 0``, ``segment="active"``). The
+        networks run under ``config.precision`` (STFTs and mel stay float32 inside them).
         """
+        from eventsep.precision import autocast_context
+
+        activities = activities or [None] * len(masked)
+        if cfg.gate_floor > 0 or cfg.segment == "active":
+            timer = _Timer()
+            a_list: list[Separation | None] = []
+            f_list: list[Separation | None] = []
+            for x, p, act in zip(masked, prompts, activities, strict=True):
+                one = self.separate(x, p, cfg, activity=act)
+                a_list.append(one.audiosep)
+                f_list.append(one.flowsep)
+                for k, v in one.seconds.items():
+                    timer.times[k] = timer.times.get(k, 0.0) + v
+            return {"audiosep": a_list, "flowsep": f_list, "seconds": timer.times}
+        with autocast_context(cfg.precision, self.device):
+            return self._separate_batch_models(masked, prompts, cfg)
+
+    def _separate_batch_models(
+        self, masked: list[torch.Tensor], prompts: list[str], cfg: EventSepConfig
+    ) -> dict[str, Any]:
         timer = _Timer()
         n = len(masked)
         a: list[Separation | None] = [None] * n

@@ -176,8 +176,9 @@ class _Detector(torch.nn.Module):
 
     def detect(self, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
         frames = math.ceil(waveform.shape[-1] / sample_rate * 100) + 1
-        probs = torch.zeros(1, frames, 527)
-        probs[0, 200:400, DOG] = 0.9
+        rows = waveform.shape[0] if waveform.dim() == 2 else 1
+        probs = torch.zeros(rows, frames, 527)
+        probs[:, 200:400, DOG] = 0.9
         return probs
 
 
@@ -218,3 +219,15 @@ def test_pipeline_refuses_gating_for_a_separator_without_the_option():
     assert pipe(x, SR, "dog", mode="audiosep").estimate.shape == x.shape  # ungated: fine
     with pytest.raises(ConfigError, match="gate_floor=0"):
         pipe(x, SR, "dog", mode="audiosep", gate_floor=0.1)
+
+
+def test_batch_with_gating_equals_single_gated_calls(audiosep):
+    pipe = EventSep(_Mapper(), _Detector(), audiosep, None)
+    g = torch.Generator().manual_seed(7)
+    xs = [0.1 * torch.randn(5 * SR, generator=g), 0.1 * torch.randn(6 * SR, generator=g)]
+    kw = {"mode": "audiosep", "gate_floor": 0.05}
+    batch = pipe.batch([(x, "dog") for x in xs], SR, **kw)
+    for x, got in zip(xs, batch, strict=True):
+        one = pipe(x, SR, "dog", **kw)
+        torch.testing.assert_close(got.estimate, one.estimate, rtol=1e-5, atol=1e-7)
+        assert torch.count_nonzero(got.estimate[int(5.2 * SR) :]) == 0  # skipped chunk

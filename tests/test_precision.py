@@ -82,7 +82,8 @@ class _Detector(torch.nn.Module):
     def detect(self, waveform: torch.Tensor, sample_rate: int) -> torch.Tensor:
         self.autocast.append(torch.is_autocast_enabled("cpu"))
         frames = math.ceil(waveform.shape[-1] / sample_rate * 100) + 1
-        return torch.sigmoid(self.lin(torch.ones(1, frames, 4)))  # bf16 under autocast
+        rows = waveform.shape[0] if waveform.dim() == 2 else 1
+        return torch.sigmoid(self.lin(torch.ones(rows, frames, 4)))  # bf16 under autocast
 
 
 class _Sep(torch.nn.Module):
@@ -184,3 +185,12 @@ def test_evaluate_precision_flag_reaches_the_config_fields(tmp_path, monkeypatch
     assert main([*args, "--config", "audiosep+soft0.55", "--precision", "bf16", "--quiet"]) == 0
     assert seen[-1]["precision"] == "bf16"
     assert json.loads((out / "run.json").read_text())["config_fields"]["precision"] == "bf16"
+
+
+def test_batch_runs_models_under_the_precision():
+    det, a = _Detector(), _Sep(SR)
+    pipe = EventSep(_Mapper(), det, a, None)
+    x = 0.1 * torch.randn(SR, generator=torch.Generator().manual_seed(1))
+    out = pipe.batch([(x, "dog"), (x, "dog")], SR, mode="audiosep", precision="bf16")
+    assert det.autocast == [True]
+    assert all(r.estimate.dtype == torch.float32 for r in out)
