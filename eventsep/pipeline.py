@@ -432,6 +432,11 @@ class EventSep:
         timer.times["total"] = time.perf_counter() - t_start
         a, f = seps.audiosep, seps.flowsep
         notes = time_mask.notes
+        if cfg.gate_floor > 0 and time_mask.sample_mask is not None and not time_mask.silent:
+            notes += (
+                f"event gating: chunks where the time mask stays below {cfg.gate_floor:g} were "
+                "not computed (silent there)",
+            )
         if cfg.mode == "flowsep" and f is not None:
             notes += _span_note(f, mix.shape[-1], self.sample_rate)
         return EventSepResult(

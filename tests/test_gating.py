@@ -195,6 +195,8 @@ def test_pipeline_gated_ensemble_equals_ungated_on_active_region(audiosep, flows
         a, b = getattr(gated, name), getattr(full, name)
         assert _rel(a[on], b[on]) < 1e-4, name
     assert gated.flowsep_start == full.flowsep_start
+    assert any("event gating" in n for n in gated.notes)
+    assert not any("event gating" in n for n in full.notes)
     # AudioSep's last chunk (4.8 s on) is skipped; it alone covers 5.11 s on: exact zeros
     assert torch.count_nonzero(gated.audiosep_estimate[int(5.2 * SR) :]) == 0
     # segment="active" regenerates a span inside the event (tiny FlowSep: 1.28 s spans)
