@@ -241,6 +241,8 @@ AUTHORS_OVERRIDES: Mapping[str, Any] = {
     "flowsep_input": "pcm16",
     "flowsep_level": "peak",
     "seed": None,
+    # the authors' code runs both separators over every chunk: no event gating (issue 14)
+    "gate_floor": 0.0,
     # section 4.1: the benchmark path (band split at 4 kHz for every rule), committed a = 0.1
     "fusion": {"path": "benchmark", "rate": 0.1, "cutoff_hz": 4000.0},
 }
