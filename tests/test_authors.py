@@ -510,7 +510,13 @@ def test_study_runs_table3_under_both_protocols(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(modelsets, "load_clap_scorer", load_clap_scorer)
     values: dict[str, list[float]] = {}
     for protocol in ("corrected", "authors"):
-        study = Study("tiny-random", tmp_path / "results", protocol=protocol, max_clips=1)
+        study = Study(
+            "tiny-random",
+            tmp_path / "results",
+            protocol=protocol,
+            max_clips=1,
+            config_overrides={"flowsep_steps": 2},
+        )
         study.run_table("table3", "tiny")
         values[protocol] = []
         for exp in study.plan("table3"):
