@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import pytest
 import torch
@@ -202,10 +201,6 @@ def test_full_size_sed_and_audiosep_batches_equal_single_clips() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    os.environ.get("EVENTSEP_FULL_FLOWSEP") != "1",
-    reason="about a minute on 2 CPU cores: set EVENTSEP_FULL_FLOWSEP=1",
-)
 def test_full_size_flowsep_networks_batch_equals_single_clips() -> None:
     """Released UNet, VAE and BigVGAN widths (one-layer T5, 1 s segments, 2 steps)."""
     from eventsep.separators.flowsep import FlowSepSeparator, full_config, tiny_config
