@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 
@@ -116,39 +117,33 @@ def detector_descendants(index: int, max_depth: int = 2) -> tuple[tuple[int, int
     return tuple(out)
 
 
-def ancestors(index: int) -> tuple[str, ...]:
-    """Display names of every class above detector class ``index`` (nearest first)."""
+def _walk_up(index: int, *, stop_at_detector: bool = False) -> Iterator[Node]:
+    """Nodes above detector class ``index``, level by level (nearest first), each once.
+
+    With ``stop_at_detector`` the walk does not climb past a node that is a detector class.
+    """
     table, parents = nodes(), _parents()
-    out: list[str] = []
     frontier = list(parents.get(_mid(index), ()))
     seen: set[str] = set()
     while frontier:
-        nxt = []
+        nxt: list[str] = []
         for mid in frontier:
             if mid in seen:
                 continue
             seen.add(mid)
-            out.append(table[mid].name)
-            nxt.extend(parents.get(mid, ()))
+            node = table[mid]
+            yield node
+            if not (stop_at_detector and node.index is not None):
+                nxt.extend(parents.get(mid, ()))
         frontier = nxt
-    return tuple(out)
+
+
+def ancestors(index: int) -> tuple[str, ...]:
+    """Display names of every class above detector class ``index`` (nearest first)."""
+    return tuple(node.name for node in _walk_up(index))
 
 
 def detector_parents(index: int) -> tuple[int, ...]:
     """Detector indices of the nearest detector classes above class ``index``."""
-    table, parents = nodes(), _parents()
-    out: list[int] = []
-    frontier = list(parents.get(_mid(index), ()))
-    seen: set[str] = set()
-    while frontier:
-        nxt = []
-        for mid in frontier:
-            if mid in seen:
-                continue
-            seen.add(mid)
-            if table[mid].index is not None:
-                out.append(table[mid].index)
-            else:
-                nxt.extend(parents.get(mid, ()))
-        frontier = nxt
-    return tuple(out)
+    above = _walk_up(index, stop_at_detector=True)
+    return tuple(node.index for node in above if node.index is not None)
