@@ -36,10 +36,14 @@ import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from eventsep.datacheck import DataReport, check_benchmark
 from eventsep.datasets import DATASETS, DRIVE_FOLDER_ID, DRIVE_FOLDER_URL, Dataset, dataset
 from eventsep.errors import BenchmarkError, DataDownloadError, EventSepError
+
+if TYPE_CHECKING:
+    from eventsep.hub import RemoteFile
 
 __all__ = ["PROBE_TIMEOUT_S", "download_data", "probe", "manual_steps", "resolve_names"]
 
@@ -128,7 +132,7 @@ def _gdown() -> ModuleType | None:
 
 # ---------------------------------------------------------------------------------- CSV
 def _fetch_csv(entry: Dataset, out: Path, progress: bool) -> Path:
-    from eventsep.hub import fetch_file, file_hash
+    from eventsep.hub import file_hash
 
     folder = out / entry.name
     target = folder / entry.csv_name
@@ -136,9 +140,18 @@ def _fetch_csv(entry: Dataset, out: Path, progress: bool) -> Path:
         return target
     target.unlink(missing_ok=True)  # a different or damaged copy: fetch the pinned one
     _network_check(entry, out, entry.metadata.url)
+    return _fetch(entry, out, entry.metadata, folder, progress, what=entry.csv_name)
+
+
+def _fetch(
+    entry: Dataset, out: Path, remote: RemoteFile, folder: Path, progress: bool, *, what: str
+) -> Path:
+    """``hub.fetch_file`` of ``remote`` into ``folder``; any failure becomes ``_fail``'s error."""
+    from eventsep.hub import fetch_file
+
     try:
         return fetch_file(
-            entry.metadata,
+            remote,
             folder,
             label=entry.name,
             progress=progress,
@@ -147,7 +160,7 @@ def _fetch_csv(entry: Dataset, out: Path, progress: bool) -> Path:
     except DataDownloadError:
         raise
     except EventSepError as exc:
-        raise _fail(entry, out, f"fetching {entry.csv_name} failed: {exc}") from exc
+        raise _fail(entry, out, f"fetching {what} failed: {exc}") from exc
 
 
 # -------------------------------------------------------------------------------- audio
@@ -298,7 +311,7 @@ def _rebuild(entry: Dataset, out: Path, progress: bool, log: Callable[[str], Non
     import csv
 
     from eventsep.benchmarks import BuildProtocol, build_pairs_benchmark
-    from eventsep.hub import RemoteFile, fetch_file
+    from eventsep.hub import RemoteFile
 
     arch = entry.rebuild
     if arch is None:
@@ -311,18 +324,7 @@ def _rebuild(entry: Dataset, out: Path, progress: bool, log: Callable[[str], Non
             f"{entry.name}: downloading the official archive "
             f"(about {arch.approx_size / 1e6:.0f} MB)"
         )
-        try:
-            fetch_file(
-                RemoteFile(arch.filename, arch.url),
-                staging,
-                label=entry.name,
-                progress=progress,
-                unreachable=lambda why: _fail(entry, out, why),
-            )
-        except DataDownloadError:
-            raise
-        except EventSepError as exc:
-            raise _fail(entry, out, f"fetching {arch.url} failed: {exc}") from exc
+        _fetch(entry, out, RemoteFile(arch.filename, arch.url), staging, progress, what=arch.url)
     clips = staging / f"{entry.name}.official"
     shutil.rmtree(clips, ignore_errors=True)
     try:
