@@ -241,6 +241,19 @@ def euler_sample(velocity: Any, x: torch.Tensor, steps: int) -> torch.Tensor:
     return x
 
 
+def segment_window(starts: list[int], k: int, segment: int, length: int) -> torch.Tensor:
+    """Overlap-add weight ``(length,)`` of segment ``k`` of :func:`segment_starts`'s ``starts``.
+
+    It fades in over the overlap with segment ``k - 1`` and out over the overlap with ``k + 1``
+    (raised-cosine, :func:`eventsep.dsp.crossfade_window`); ``length`` is the segment's real
+    length in samples (the last one may be shorter than ``segment``).
+    """
+    s = starts[k]
+    fade_in = (starts[k - 1] + segment - s) if k > 0 else 0
+    fade_out = (s + segment - starts[k + 1]) if k + 1 < len(starts) else 0
+    return crossfade_window(length, max(fade_in, 0), max(fade_out, 0))
+
+
 def segment_starts(num_samples: int, segment: int, overlap: int) -> list[int]:
     """Start offsets of overlapping segments covering ``num_samples`` (last one flush right)."""
     if num_samples <= segment:
@@ -638,80 +651,58 @@ class FlowSepSeparator(nn.Module):
 
         if segment not in ("random", "full", "active"):
             raise ConfigError(f"segment must be 'random', 'full' or 'active', got {segment!r}")
+        gate = gate or _Gate()
         with autocast_context(autocast, self.device):
-            return self._separate_spans(
-                x,
-                prompt,
-                segment,
-                seed,
-                steps,
-                latent=latent,
-                overlap_seconds=overlap_seconds,
-                gate=gate or _Gate(),
-            )
-
-    def _separate_spans(
-        self,
-        x: torch.Tensor,
-        prompt: str,
-        segment: str,
-        seed: int | None,
-        steps: int,
-        *,
-        latent: Literal["sample", "mean"],
-        overlap_seconds: float,
-        gate: _Gate,
-    ) -> FlowSepOutput:
-        cfg = self.config
-        seg = cfg.segment_samples
-        n = x.shape[-1]
-        gen = _generator(seed)
-        text = self.encode_text([prompt])
-        if segment in ("random", "active"):
-            if n <= seg:
-                start = 0
-            elif segment == "random":
-                start = int(torch.randint(0, n - seg + 1, (1,), generator=gen))
-            else:
-                start = gate.most_active(seg, n)
-            piece = x[start : start + seg]
-            length = piece.shape[-1]
-            piece, gain = normalize_segment(piece, cfg.peak)
-            if not gate.active([(start, start + seg)])[0]:
-                silent = torch.zeros(length)
-                return FlowSepOutput(silent, self.sample_rate, start, length, gain)
-            piece = torch.nn.functional.pad(piece, (0, seg - length))
-            out = self.separate_segment(
-                piece, prompt, steps=steps, generator=gen, latent=latent, text=text
-            )
-            return FlowSepOutput(out[:length].float().cpu(), self.sample_rate, start, length, gain)
-        overlap = min(int(round(overlap_seconds * self.sample_rate)), seg // 2)
-        _, global_gain = normalize_segment(x, cfg.peak)
-        acc = torch.zeros(n)
-        weight = torch.zeros(n)
-        starts = segment_starts(n, seg, overlap)
-        computed = gate.active([(s, s + seg) for s in starts])
-        for k, s in enumerate(starts):
-            piece = x[s : s + seg]
-            length = piece.shape[-1]
-            fade_in = (starts[k - 1] + seg - s) if k > 0 else 0
-            fade_out = (s + seg - starts[k + 1]) if k + 1 < len(starts) else 0
-            w = crossfade_window(length, max(fade_in, 0), max(fade_out, 0))
-            weight[s : s + length] += w
-            if not computed[k]:  # a silent segment; its random draws are still made
-                self._skip_draws(gen, latent)
-                continue
-            piece, gain = normalize_segment(piece, cfg.peak)
-            piece = torch.nn.functional.pad(piece, (0, seg - length))
-            out = (
-                self.separate_segment(
+            cfg = self.config
+            seg = cfg.segment_samples
+            n = x.shape[-1]
+            gen = _generator(seed)
+            text = self.encode_text([prompt])
+            if segment in ("random", "active"):
+                if n <= seg:
+                    start = 0
+                elif segment == "random":
+                    start = int(torch.randint(0, n - seg + 1, (1,), generator=gen))
+                else:
+                    start = gate.most_active(seg, n)
+                piece = x[start : start + seg]
+                length = piece.shape[-1]
+                piece, gain = normalize_segment(piece, cfg.peak)
+                if not gate.active([(start, start + seg)])[0]:
+                    silent = torch.zeros(length)
+                    return FlowSepOutput(silent, self.sample_rate, start, length, gain)
+                piece = torch.nn.functional.pad(piece, (0, seg - length))
+                out = self.separate_segment(
                     piece, prompt, steps=steps, generator=gen, latent=latent, text=text
-                )[:length]
-                .float()
-                .cpu()
-            )
-            acc[s : s + length] += w * out * (global_gain / gain)
-        return FlowSepOutput(acc / weight.clamp_min(1e-8), self.sample_rate, 0, n, global_gain)
+                )
+                wav = out[:length].float().cpu()
+                return FlowSepOutput(wav, self.sample_rate, start, length, gain)
+            overlap = min(int(round(overlap_seconds * self.sample_rate)), seg // 2)
+            _, global_gain = normalize_segment(x, cfg.peak)
+            acc = torch.zeros(n)
+            weight = torch.zeros(n)
+            starts = segment_starts(n, seg, overlap)
+            computed = gate.active([(s, s + seg) for s in starts])
+            for k, s in enumerate(starts):
+                piece = x[s : s + seg]
+                length = piece.shape[-1]
+                w = segment_window(starts, k, seg, length)
+                weight[s : s + length] += w
+                if not computed[k]:  # a silent segment; its random draws are still made
+                    self._skip_draws(gen, latent)
+                    continue
+                piece, gain = normalize_segment(piece, cfg.peak)
+                piece = torch.nn.functional.pad(piece, (0, seg - length))
+                out = (
+                    self.separate_segment(
+                        piece, prompt, steps=steps, generator=gen, latent=latent, text=text
+                    )[:length]
+                    .float()
+                    .cpu()
+                )
+                acc[s : s + length] += w * out * (global_gain / gain)
+            wav = acc / weight.clamp_min(1e-8)
+            return FlowSepOutput(wav, self.sample_rate, 0, n, global_gain)
 
     @torch.no_grad()
     def extract_batch(
@@ -839,9 +830,7 @@ class FlowSepSeparator(nn.Module):
             starts = [p[1] for _, p in rows]
             for j, (k, (_, s, length, gain)) in enumerate(rows):
                 out = outs[k].float().cpu()
-                fade_in = (starts[j - 1] + seg - s) if j > 0 else 0
-                fade_out = (s + seg - starts[j + 1]) if j + 1 < len(starts) else 0
-                w = crossfade_window(length, max(fade_in, 0), max(fade_out, 0))
+                w = segment_window(starts, j, seg, length)
                 acc[s : s + length] += w * out * (global_gain / gain)
                 weight[s : s + length] += w
             wav = acc / weight.clamp_min(1e-8)
