@@ -430,7 +430,37 @@ class EventSep:
                         removed = [self._extract_excluded(masked, e, cfg) for e in excluded]
                         estimate = exclusion.subtract_excluded(estimate, removed)
         timer.times["total"] = time.perf_counter() - t_start
-        a, f = seps.audiosep, seps.flowsep
+        return self._result(
+            estimate,
+            prompt,
+            cfg,
+            match,
+            mix,
+            time_mask,
+            seps.audiosep,
+            seps.flowsep,
+            all_probs=probs,
+            timings=dict(timer.times),
+            exclude=excluded,
+            exclude_matches=ex_matches,
+        )
+
+    def _result(
+        self,
+        estimate: torch.Tensor,
+        prompt: str,
+        cfg: EventSepConfig,
+        match: Any,
+        mix: torch.Tensor,
+        time_mask: TimeMask,
+        a: Separation | None,
+        f: Separation | None,
+        **fields: Any,
+    ) -> EventSepResult:
+        """The :class:`EventSepResult` of one item, with the notes on gating and FlowSep's span.
+
+        ``fields``: the remaining result fields (``all_probs``, ``timings``, ``exclude``...).
+        """
         notes = time_mask.notes
         if cfg.gate_floor > 0 and time_mask.sample_mask is not None and not time_mask.silent:
             notes += (
@@ -452,14 +482,11 @@ class EventSep:
             flowsep_start=None if f is None else f.start,
             flowsep_length=None if f is None else f.length,
             class_probs=time_mask.class_probs,
-            all_probs=probs,
             frame_mask=time_mask.frame_mask,
             frames_per_second=time_mask.frames_per_second,
             target_present=time_mask.target_present,
-            timings=dict(timer.times),
             notes=notes,
-            exclude=excluded,
-            exclude_matches=ex_matches,
+            **fields,
         )
 
     # ---------------------------------------------------------------- stages
@@ -792,33 +819,22 @@ class EventSep:
                 estimate = estimates[i]
             else:
                 estimate = torch.zeros_like(mix)
-            notes = tm.notes
-            if cfg.mode == "flowsep" and f is not None:
-                notes += _span_note(f, mix.shape[-1], self.sample_rate)
             share = {
                 k: v / max(1, counts.get(k, len(run)))
                 for k, v in timer.times.items()
                 if k == "total" or k in counts or i in estimates
             }
-            results[i] = EventSepResult(
-                estimate=estimate,
-                sample_rate=self.sample_rate,
-                prompt=checked[i][0],
-                config=cfg,
-                match=matches[checked[i][0]],
-                mixture=mix,
-                masked_input=tm.masked,
-                audiosep_estimate=None if a is None else a.waveform,
-                flowsep_estimate=None if f is None else f.waveform,
-                flowsep_start=None if f is None else f.start,
-                flowsep_length=None if f is None else f.length,
-                class_probs=tm.class_probs,
+            results[i] = self._result(
+                estimate,
+                checked[i][0],
+                cfg,
+                matches[checked[i][0]],
+                mix,
+                tm,
+                a,
+                f,
                 all_probs=probs.get(i),
-                frame_mask=tm.frame_mask,
-                frames_per_second=tm.frames_per_second,
-                target_present=tm.target_present,
                 timings=share,
-                notes=notes,
             )
         return results
 

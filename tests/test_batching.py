@@ -131,6 +131,16 @@ def test_batch_follows_every_authors_protocol_switch(pipe) -> None:
     assert _rel(restored.flowsep_estimate, batched[0].flowsep_estimate) > 1e-2
 
 
+def test_gated_batch_matches_gated_calls_and_says_so(pipe) -> None:
+    overrides = {"mode": "audiosep", "mask": "soft", "threshold": 0.99, "gate_floor": 0.05}
+    batched = pipe.batch(ITEMS[:2], 32000, **overrides)
+    for (wave, prompt), got in zip(ITEMS[:2], batched, strict=True):
+        want = pipe(wave, 32000, prompt, **overrides)
+        assert got.notes == want.notes
+        assert any(note.startswith("event gating") for note in got.notes)
+        assert _rel(got.estimate, want.estimate) < RTOL
+
+
 def test_batch_reports_or_raises_bad_items(pipe) -> None:
     items = [ITEMS[0], (torch.zeros(32000), "dog"), (ITEMS[1][0], "  ")]
     out = pipe.batch(items, 32000, on_error="return", mode="audiosep", mask="none")
