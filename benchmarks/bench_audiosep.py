@@ -30,11 +30,11 @@ SR = 32000
 
 
 def _build(device: str, batch_chunks: int, autocast: str | None):  # noqa: ANN202
-    from eventsep.seeding import seeded_init_
-    from eventsep.separators.audiosep import RANDOM_INIT, AudioSepSeparator
-    from eventsep.separators.clap_text import ClapTextEncoder, clap_text_config
-    from eventsep.separators.resunet import ResUNet30
-    from eventsep.tiny import tiny_tokenizer
+    from eventsep.core.seeding import seeded_init_
+    from eventsep.models.separators.audiosep import RANDOM_INIT, AudioSepSeparator
+    from eventsep.models.separators.clap_text import ClapTextEncoder, clap_text_config
+    from eventsep.models.separators.resunet import ResUNet30
+    from eventsep.models.tiny import tiny_tokenizer
 
     tok = tiny_tokenizer("roberta")
     text = ClapTextEncoder(clap_text_config(vocab_size=len(tok), num_hidden_layers=1), tok)
@@ -44,7 +44,7 @@ def _build(device: str, batch_chunks: int, autocast: str | None):  # noqa: ANN20
 
 def run_one(seconds: float, device: str, max_chunks: int | None, batch_chunks: int, ac) -> dict:  # noqa: ANN001
     """Separate ``seconds`` of noise once (after a 1 s warm-up); time and peak memory."""
-    from eventsep.separators import chunking
+    from eventsep.models.separators import chunking
 
     model = _build(device, batch_chunks, ac)
     cond = torch.nn.functional.normalize(torch.randn(1, 512), dim=-1).to(device)
@@ -115,7 +115,7 @@ def conv_stft_roundtrip(x: torch.Tensor, kr, ki, n_fft: int = 2048, hop: int = 3
 
 
 def stft_compare(device: str, seconds: float = 10.0, reps: int = 5) -> dict:
-    from eventsep.separators.resunet import ResUNet30
+    from eventsep.models.separators.resunet import ResUNet30
 
     m = ResUNet30(channels=(4, 4, 4, 4, 4, 4)).to(device)
     x = 0.1 * torch.randn(1, int(seconds * SR), device=device)

@@ -1,6 +1,7 @@
 """Benchmark batched EventSep: clips per second and peak memory per batch size and precision.
 
-Runs the whole pipeline (:meth:`eventsep.pipeline.EventSep.batch`: SED, AudioSep, FlowSep, fusion)
+Runs the whole pipeline (:meth:`eventsep.method.pipeline.EventSep.batch`: SED, AudioSep, FlowSep,
+fusion)
 on random 10 s clips with full-size deterministic random weights (speed does not depend on the
 values), for batch sizes 1/8/32 in fp32 and bf16. Each (precision, batch size) cell runs in a
 fresh subprocess, so its peak memory (CPU: max RSS of the process, weights included; CUDA: max
@@ -47,19 +48,19 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 def _build(models: str, device: str):  # noqa: ANN202
     """The pipeline: ``tiny-random``, or ``full`` (published sizes, random weights)."""
-    from eventsep.pipeline import EventSep
+    from eventsep.method.pipeline import EventSep
 
     if models == "tiny-random":
         return EventSep.from_pretrained("tiny-random", device=device)
-    from eventsep.mapping import PromptMapper
-    from eventsep.sed import RANDOM_INIT as SED_INIT
-    from eventsep.sed import Cnn14SED
-    from eventsep.seeding import seeded_init_
-    from eventsep.separators.audiosep import RANDOM_INIT, AudioSepSeparator
-    from eventsep.separators.clap_text import ClapTextEncoder, clap_text_config
-    from eventsep.separators.flowsep import FlowSepSeparator, full_config
-    from eventsep.separators.resunet import ResUNet30
-    from eventsep.tiny import tiny_tokenizer
+    from eventsep.core.seeding import seeded_init_
+    from eventsep.method.mapping import PromptMapper
+    from eventsep.models.sed import RANDOM_INIT as SED_INIT
+    from eventsep.models.sed import Cnn14SED
+    from eventsep.models.separators.audiosep import RANDOM_INIT, AudioSepSeparator
+    from eventsep.models.separators.clap_text import ClapTextEncoder, clap_text_config
+    from eventsep.models.separators.flowsep import FlowSepSeparator, full_config
+    from eventsep.models.separators.resunet import ResUNet30
+    from eventsep.models.tiny import tiny_tokenizer
 
     sed = seeded_init_(Cnn14SED(head="max"), 0, SED_INIT)
     tok = tiny_tokenizer("roberta")  # full text tower widths, one layer: its cost is negligible
@@ -246,8 +247,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         threads=args.threads,
         quick=args.quick,
     )
-    mode = "quick: tiny-random, 1 s clips, 2 steps" if args.quick else (
-        f"{args.models} models, {args.seconds:g} s clips, {args.steps} FlowSep steps"
+    mode = (
+        "quick: tiny-random, 1 s clips, 2 steps"
+        if args.quick
+        else (f"{args.models} models, {args.seconds:g} s clips, {args.steps} FlowSep steps")
     )
     print(f"EventSep.batch on {args.device} ({mode}), torch {torch.__version__}")
     print(format_table(rows))

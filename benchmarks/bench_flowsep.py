@@ -16,7 +16,12 @@ import time
 
 import torch
 
-from eventsep.separators.flowsep import FLAN_T5_LARGE, FlowSepConfig, FlowSepSeparator, euler_sample
+from eventsep.models.separators.flowsep import (
+    FLAN_T5_LARGE,
+    FlowSepConfig,
+    FlowSepSeparator,
+    euler_sample,
+)
 
 
 def _sync(device: torch.device) -> None:
@@ -43,7 +48,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    from eventsep.tiny import tiny_tokenizer
+    from eventsep.models.tiny import tiny_tokenizer
 
     t0 = time.perf_counter()
     model = FlowSepSeparator.from_config(

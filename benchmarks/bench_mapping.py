@@ -23,7 +23,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from eventsep.mapping import PromptMapper
+from eventsep.method.mapping import PromptMapper
 
 HERE = Path(__file__).resolve().parent
 

@@ -96,11 +96,11 @@ def _peak_rss_mb() -> float:
 
 def _audiosep(full: bool, seed: int = 0):  # noqa: ANN202
     """AudioSep with a full-size (or tiny) random ResUNet30 and a 1-layer text tower."""
-    from eventsep.seeding import seeded_init_
-    from eventsep.separators.audiosep import RANDOM_INIT, AudioSepSeparator
-    from eventsep.separators.clap_text import ClapTextEncoder, clap_text_config
-    from eventsep.separators.resunet import ResUNet30
-    from eventsep.tiny import tiny_tokenizer
+    from eventsep.core.seeding import seeded_init_
+    from eventsep.models.separators.audiosep import RANDOM_INIT, AudioSepSeparator
+    from eventsep.models.separators.clap_text import ClapTextEncoder, clap_text_config
+    from eventsep.models.separators.resunet import ResUNet30
+    from eventsep.models.tiny import tiny_tokenizer
 
     if not full:
         return AudioSepSeparator.tiny_random(seed=seed)
@@ -112,8 +112,8 @@ def _audiosep(full: bool, seed: int = 0):  # noqa: ANN202
 
 
 def _sed(full: bool, seed: int = 0):  # noqa: ANN202
-    from eventsep.sed import RANDOM_INIT, Cnn14SED
-    from eventsep.seeding import seeded_init_
+    from eventsep.core.seeding import seeded_init_
+    from eventsep.models.sed import RANDOM_INIT, Cnn14SED
 
     if not full:
         return Cnn14SED.tiny_random("att", seed=seed)
@@ -121,7 +121,7 @@ def _sed(full: bool, seed: int = 0):  # noqa: ANN202
 
 
 def _flowsep(full: bool, seed: int = 0):  # noqa: ANN202
-    from eventsep.separators.flowsep import FlowSepSeparator, full_config
+    from eventsep.models.separators.flowsep import FlowSepSeparator, full_config
 
     if not full:
         return FlowSepSeparator.tiny_random(seed=seed)
@@ -137,7 +137,7 @@ def _librosa_shim() -> types.ModuleType:
     """
     from scipy.signal import get_window
 
-    from eventsep.dsp import slaney_mel_filterbank
+    from eventsep.core.dsp import slaney_mel_filterbank
 
     def pad_center(data, size, axis=-1):  # noqa: ANN001, ANN202
         n = data.shape[axis]
@@ -314,8 +314,8 @@ def _schedule(seconds: float, active: float, events: int) -> list[tuple[float, f
 
 def gate_child(spec: dict) -> dict:
     """One gated or ungated run (in its own process); returns timings and peak memory."""
-    from eventsep.mapping import LabelMatch
-    from eventsep.pipeline import EventSep
+    from eventsep.method.mapping import LabelMatch
+    from eventsep.method.pipeline import EventSep
 
     torch.set_num_threads(spec["threads"])
     full = spec["full"]
@@ -434,8 +434,8 @@ def section_batch(args: argparse.Namespace) -> None:
 
 # ---------------------------------------------------------------------------- precision drift
 def section_drift(args: argparse.Namespace) -> None:
-    from eventsep.fusion import FusionConfig, STFTFusion
-    from eventsep.precision import autocast_context
+    from eventsep.core.precision import autocast_context
+    from eventsep.method.fusion import FusionConfig, STFTFusion
 
     full = not args.quick
     dtype = "bf16"
@@ -491,8 +491,8 @@ def section_gpu(args: argparse.Namespace) -> None:
     if not torch.cuda.is_available():
         print("skipped: no CUDA device")
         return
-    from eventsep.mapping import LabelMatch
-    from eventsep.pipeline import EventSep
+    from eventsep.method.mapping import LabelMatch
+    from eventsep.method.pipeline import EventSep
 
     clips = 4 if args.quick else args.gpu_clips
 

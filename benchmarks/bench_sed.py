@@ -31,8 +31,8 @@ def _child(size: str, seconds: float, head: str, threads: int) -> None:
     import psutil
     import torch
 
-    from eventsep.sed import RANDOM_INIT, Cnn14SED
-    from eventsep.seeding import seeded_init_
+    from eventsep.core.seeding import seeded_init_
+    from eventsep.models.sed import RANDOM_INIT, Cnn14SED
 
     torch.set_num_threads(threads)
     proc = psutil.Process()

@@ -16,14 +16,14 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "EventSep": "eventsep.pipeline",
-    "EventSepConfig": "eventsep.pipeline",
-    "EventSepResult": "eventsep.pipeline",
-    "map_prompt": "eventsep.mapping",
-    "LabelMatch": "eventsep.mapping",
-    "audioset_labels": "eventsep.labels",
-    "load_audio": "eventsep.audio",
-    "save_audio": "eventsep.audio",
+    "EventSep": "eventsep.method.pipeline",
+    "EventSepConfig": "eventsep.method.pipeline",
+    "EventSepResult": "eventsep.method.pipeline",
+    "map_prompt": "eventsep.method.mapping",
+    "LabelMatch": "eventsep.method.mapping",
+    "audioset_labels": "eventsep.core.labels",
+    "load_audio": "eventsep.core.audio",
+    "save_audio": "eventsep.core.audio",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -9,7 +9,7 @@ The speech recording was made once with:
 
 import sys
 
-from eventsep.examples import write_mixtures
+from eventsep.evaluation.examples import write_mixtures
 
 if __name__ == "__main__":
     for path in write_mixtures(sys.argv[1] if len(sys.argv) > 1 else None):

@@ -39,7 +39,7 @@ def offline_cache(request, tmp_path_factory, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     if marker is not None:
-        from eventsep import hub
+        from eventsep.models import hub
 
         monkeypatch.setenv("EVENTSEP_CACHE", _real_cache_dir())
         missing = [n for n in marker.args if not hub.is_cached(n)]

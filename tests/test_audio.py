@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from eventsep.audio import (
+from eventsep.core.audio import (
     check_waveform,
     find_audio_files,
     fit_length,
@@ -15,7 +15,7 @@ from eventsep.audio import (
     resample,
     save_audio,
 )
-from eventsep.errors import (
+from eventsep.core.errors import (
     AudioFileNotFoundError,
     AudioTooLongError,
     CorruptAudioError,

@@ -12,24 +12,24 @@ import hashlib
 import pytest
 import torch
 
-from eventsep.errors import (
+from eventsep.core.errors import (
     CheckpointMismatchError,
     EmptyAudioError,
     NonFiniteAudioError,
     PromptError,
     WeightsNotFoundError,
 )
-from eventsep.seeding import seeded_init_
-from eventsep.separators.audiosep import (
+from eventsep.core.seeding import seeded_init_
+from eventsep.models.separators.audiosep import (
     RANDOM_INIT,
     TINY_CHANNELS,
     AudioSepSeparator,
     chunk_geometry,
 )
-from eventsep.separators.chunking import chunk_starts
-from eventsep.separators.clap_text import ClapTextEncoder, clap_text_config
-from eventsep.separators.resunet import ResUNet30
-from eventsep.tiny import tiny_tokenizer
+from eventsep.models.separators.chunking import chunk_starts
+from eventsep.models.separators.clap_text import ClapTextEncoder, clap_text_config
+from eventsep.models.separators.resunet import ResUNet30
+from eventsep.models.tiny import tiny_tokenizer
 
 STFT_KEYS = (
     "base.stft.conv_real.weight",
@@ -249,8 +249,8 @@ def test_separate_input_errors(tiny: AudioSepSeparator) -> None:
 
 
 def test_extract_is_the_separator_contract(tiny: AudioSepSeparator, monkeypatch) -> None:
-    from eventsep.separators import audiosep
-    from eventsep.separators.base import Separation, Separator
+    from eventsep.models.separators import audiosep
+    from eventsep.models.separators.base import Separation, Separator
 
     assert isinstance(tiny, Separator)
     x = 0.3 * torch.randn(16000, generator=torch.Generator().manual_seed(0))
@@ -273,8 +273,8 @@ def test_bf16_autocast_close_to_fp32(tiny: AudioSepSeparator) -> None:
 # ----------------------------------------------------------------- real weights
 @pytest.mark.weights("audiosep-base", "roberta-base", "clap-music-speech")
 def test_real_checkpoint_text_embeddings_agree() -> None:
-    from eventsep import hub
-    from eventsep.clap import load_laion_checkpoint
+    from eventsep.models import hub
+    from eventsep.models.clap import load_laion_checkpoint
 
     model = AudioSepSeparator.from_pretrained()
     clap = load_laion_checkpoint(hub.get("clap-music-speech"), "htsat-base", fusion=False)

@@ -1,6 +1,7 @@
 """The authors' protocol: each switch against hand-computed values (shared/AUTHORS_PROTOCOL.md).
 
-Pure functions of :mod:`eventsep.authors`, the switches' effect in the pipeline (with the fakes
+Pure functions of :mod:`eventsep.paper.authors`, the switches' effect in the pipeline (with the
+fakes
 of ``test_pipeline``), in FlowSep (tiny random weights), in the benchmark fusion and in the
 metric conventions; and the registry: every experiment resolves under both protocols.
 """
@@ -16,14 +17,15 @@ import soundfile as sf
 import torch
 from scipy import signal
 
-from eventsep import authors, experiments, masks
-from eventsep.audio import resample
-from eventsep.errors import ConfigError
-from eventsep.evaluate import MetricConventions, summarize_rows
-from eventsep.fusion import FUSION_RULES, FusionConfig, fuse
-from eventsep.mapping import ClassMember, LabelMatch
-from eventsep.metrics import IntelligibilityResult, stoi
-from eventsep.pipeline import EventSep, EventSepConfig
+from eventsep.core.audio import resample
+from eventsep.core.errors import ConfigError
+from eventsep.evaluation.evaluate import MetricConventions, summarize_rows
+from eventsep.evaluation.metrics import IntelligibilityResult, stoi
+from eventsep.method import masks
+from eventsep.method.fusion import FUSION_RULES, FusionConfig, fuse
+from eventsep.method.mapping import ClassMember, LabelMatch
+from eventsep.method.pipeline import EventSep, EventSepConfig
+from eventsep.paper import authors, experiments
 from tests.test_pipeline import DOG, FakeAudioSep, FakeDetector, FakeFlowSep, FakeMapper, _mixture
 
 TAU = 0.55
@@ -258,7 +260,7 @@ def test_pcm16_round_trip_by_hand_and_as_soundfile_writes_it() -> None:
 
 @pytest.fixture(scope="module")
 def flowsep():
-    from eventsep.separators.flowsep import FlowSepSeparator
+    from eventsep.models.separators.flowsep import FlowSepSeparator
 
     return FlowSepSeparator.tiny_random(seed=0)
 
@@ -268,12 +270,14 @@ def test_flowsep_pcm16_input_level_and_unseeded_draws(flowsep) -> None:
     x = 0.3 * torch.randn(16000, generator=g)  # 1 s at 16 kHz: no resampling
     kw = {"segment": "random", "steps": 1}
     base = flowsep.extract(x, 16000, "dog", seed=0, **kw)
-    pcm = flowsep.extract(x, 16000, "dog", seed=0, input_pcm16=True, **kw)
+    pcm = flowsep.extract(
+        x, 16000, "dog", seed=0, io=authors.AuthorsFlowSepIO(unscaled=False), **kw
+    )
     same = flowsep.extract(authors.pcm16_round_trip(x), 16000, "dog", seed=0, **kw)
     assert torch.equal(pcm.waveform, same.waveform)
     assert not torch.equal(pcm.waveform, base.waveform)
     # level: the model's output at the 0.5-peak domain, i.e. the restored one times the gain
-    peak = flowsep.extract(x, 16000, "dog", seed=0, restore_level=False, **kw)
+    peak = flowsep.extract(x, 16000, "dog", seed=0, io=authors.AuthorsFlowSepIO(pcm16=False), **kw)
     gain = 0.5 / float((x - x.mean()).abs().max())
     assert torch.allclose(peak.waveform, base.waveform * gain, rtol=1e-5, atol=1e-7)
     # seeds: an int repeats (pcm and same above), None draws afresh
@@ -295,13 +299,9 @@ def test_pipeline_passes_flowsep_switches_only_when_set() -> None:
     pipe(mix, 32000, "dog")
     pipe(mix, 32000, "dog", flowsep_input="pcm16", flowsep_level="peak", seed=None)
     assert pipe.flowsep.seen[0] == {"segment": "random", "seed": 0, "steps": 20}
-    assert pipe.flowsep.seen[1] == {
-        "segment": "random",
-        "seed": None,
-        "steps": 20,
-        "input_pcm16": True,
-        "restore_level": False,
-    }
+    io = pipe.flowsep.seen[1].pop("io")
+    assert pipe.flowsep.seen[1] == {"segment": "random", "seed": None, "steps": 20}
+    assert isinstance(io, authors.AuthorsFlowSepIO) and io.pcm16 and io.unscaled
 
 
 @pytest.mark.parametrize(
@@ -452,7 +452,7 @@ def test_corrected_defaults_are_unchanged() -> None:
 
 # ---------------------------------------------------------------- end to end, tiny benchmark
 def _rows(folder) -> list[dict]:
-    from eventsep.evaluate import load_rows
+    from eventsep.evaluation.evaluate import load_rows
 
     return load_rows(folder)
 
@@ -497,9 +497,9 @@ def test_evaluate_cli_under_both_protocols(tmp_path) -> None:
 
 @pytest.mark.slow
 def test_study_runs_table3_under_both_protocols(tmp_path, monkeypatch) -> None:
-    from eventsep import modelsets
-    from eventsep.metrics import ClapScorer
-    from eventsep.study import Study
+    from eventsep.models import registry as modelsets
+    from eventsep.models.clap.scorer import ClapScorer
+    from eventsep.paper.study import Study
 
     asked: list[dict] = []
 
@@ -532,7 +532,7 @@ def test_study_runs_table3_under_both_protocols(tmp_path, monkeypatch) -> None:
 def test_a_results_folder_keeps_its_protocol(tmp_path) -> None:
     import json
 
-    from eventsep.evaluate import evaluate
+    from eventsep.evaluation.evaluate import evaluate
     from tests.test_evaluate import _bench, _Half
 
     bench = _bench(tmp_path / "bench", n=1)
@@ -546,8 +546,8 @@ def test_a_results_folder_keeps_its_protocol(tmp_path) -> None:
     with pytest.raises(ConfigError, match="protocol differ"):
         evaluate(bench, _Half(), out, run={**old, "protocol": "authors"}, metrics=["sdr"])
     # the authors' conventions: a too-short clip's STOI is pystoi's 1e-5, not null
-    from eventsep import benchmarks
-    from eventsep.audio import save_audio
+    from eventsep.core.audio import save_audio
+    from eventsep.evaluation import benchmarks
 
     short = tmp_path / "short"
     short.mkdir()

@@ -7,14 +7,14 @@ import dataclasses
 import pytest
 import torch
 
-from eventsep.batching import (
+from eventsep.core.batching import (
     equal_length_runs,
     group_by_length,
     map_by_length,
     pad_batch,
     unpad,
 )
-from eventsep.errors import ConfigError, PromptError, SilentAudioError
+from eventsep.core.errors import ConfigError, PromptError, SilentAudioError
 
 RTOL = 1e-4
 
@@ -76,7 +76,7 @@ def test_map_by_length_calls_once_per_length_and_keeps_the_order() -> None:
 # ------------------------------------------------------------------ pipeline, tiny models
 @pytest.fixture(scope="module")
 def pipe():
-    from eventsep.pipeline import EventSep
+    from eventsep.method.pipeline import EventSep
 
     return EventSep.from_pretrained("tiny-random")
 
@@ -115,7 +115,7 @@ def test_batch_equals_clip_by_clip(pipe, overrides) -> None:
 
 def test_batch_follows_every_authors_protocol_switch(pipe) -> None:
     """Demucs-keyword routing, PCM16 input and the 0.5-peak level hold in batches too."""
-    from eventsep.experiments import AUTHORS_OVERRIDES
+    from eventsep.paper.experiments import AUTHORS_OVERRIDES
 
     overrides = {**AUTHORS_OVERRIDES, "mode": "ensemble", "flowsep_steps": 2, "seed": 3}
     items = [*ITEMS[:2], (_noise(64000, 4), "singing")]
@@ -154,7 +154,7 @@ def test_batch_reports_or_raises_bad_items(pipe) -> None:
 
 
 def test_flowsep_batch_draws_per_clip_seeds_like_single_calls() -> None:
-    from eventsep.separators.flowsep import FlowSepSeparator
+    from eventsep.models.separators.flowsep import FlowSepSeparator
 
     model = FlowSepSeparator.tiny_random()
     waves = [_noise(30000, 4), _noise(9000, 5), _noise(30000, 6)]
@@ -175,13 +175,13 @@ def test_flowsep_batch_draws_per_clip_seeds_like_single_calls() -> None:
 @pytest.mark.slow
 def test_full_size_sed_and_audiosep_batches_equal_single_clips() -> None:
     """Cnn14 (published widths) and ResUNet30 (released channels) on 1 s clips."""
-    from eventsep.sed import RANDOM_INIT as SED_INIT
-    from eventsep.sed import Cnn14SED
-    from eventsep.seeding import seeded_init_
-    from eventsep.separators.audiosep import RANDOM_INIT, AudioSepSeparator
-    from eventsep.separators.clap_text import ClapTextEncoder, clap_text_config
-    from eventsep.separators.resunet import RELEASED_CHANNELS, ResUNet30
-    from eventsep.tiny import tiny_tokenizer
+    from eventsep.core.seeding import seeded_init_
+    from eventsep.models.sed import RANDOM_INIT as SED_INIT
+    from eventsep.models.sed import Cnn14SED
+    from eventsep.models.separators.audiosep import RANDOM_INIT, AudioSepSeparator
+    from eventsep.models.separators.clap_text import ClapTextEncoder, clap_text_config
+    from eventsep.models.separators.resunet import RELEASED_CHANNELS, ResUNet30
+    from eventsep.models.tiny import tiny_tokenizer
 
     waves = [_noise(32000, 7), _noise(32000, 8), _noise(24000, 9)]
     sed = seeded_init_(Cnn14SED(head="att"), 0, SED_INIT).eval()
@@ -213,8 +213,8 @@ def test_full_size_sed_and_audiosep_batches_equal_single_clips() -> None:
 @pytest.mark.slow
 def test_full_size_flowsep_networks_batch_equals_single_clips() -> None:
     """Released UNet, VAE and BigVGAN widths (one-layer T5, 1 s segments, 2 steps)."""
-    from eventsep.separators.flowsep import FlowSepSeparator, full_config, tiny_config
-    from eventsep.tiny import tiny_tokenizer
+    from eventsep.models.separators.flowsep import FlowSepSeparator, full_config, tiny_config
+    from eventsep.models.tiny import tiny_tokenizer
 
     tok = tiny_tokenizer("t5")
     t5 = dict(tiny_config(len(tok)).t5, d_model=1024, d_kv=64, num_heads=16, num_layers=1)
@@ -246,8 +246,8 @@ class _Counting:
 
 
 def test_evaluate_in_batches_equals_clip_by_clip_and_resumes(pipe, tmp_path) -> None:
-    from eventsep.benchmarks import read_benchmark
-    from eventsep.evaluate import ResultsLog, evaluate, load_rows
+    from eventsep.evaluation.benchmarks import read_benchmark
+    from eventsep.evaluation.evaluate import ResultsLog, evaluate, load_rows
 
     bench = read_benchmark("tiny")
     kw = {"metrics": ("sdr", "si_sdr"), "progress": False}

@@ -1,4 +1,5 @@
-"""Tests of eventsep.benchmarks: AudioSep-format readers, the seeded builder, the tiny benchmark."""
+"""Tests of eventsep.evaluation.benchmarks: AudioSep-format readers, the seeded builder, the tiny
+benchmark."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from eventsep import benchmarks as B
-from eventsep.audio import load_audio, save_audio
-from eventsep.errors import BenchmarkError
-from eventsep.examples import examples_dir
+from eventsep.core.audio import load_audio, save_audio
+from eventsep.core.errors import BenchmarkError
+from eventsep.evaluation import benchmarks as B
+from eventsep.evaluation.examples import examples_dir
 
 SR = 32000
 

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from eventsep.cli import main
-from eventsep.datacheck import KINDS, check_benchmark, check_data, fix_command
+from eventsep.evaluation.datacheck import KINDS, check_benchmark, check_data, fix_command
 
 RATE = 32000
 

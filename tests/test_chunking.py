@@ -1,4 +1,4 @@
-"""Tests of eventsep.separators.chunking (overlap-add chunked inference)."""
+"""Tests of eventsep.models.separators.chunking (overlap-add chunked inference)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventsep.separators.chunking import chunk_starts, chunked_apply
+from eventsep.models.separators.chunking import chunk_starts, chunked_apply
 
 
 @settings(max_examples=200, deadline=None)

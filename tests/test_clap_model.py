@@ -1,4 +1,4 @@
-"""LAION-CLAP checkpoints through eventsep.clap: key mapping and equivalence on twins.
+"""LAION-CLAP checkpoints through eventsep.models.clap: key mapping and equivalence on twins.
 
 The reference is the LAION-AI/CLAP training code (github LAION-AI/CLAP at 1fd4c37), which CI cannot
 run. Its classes were built once, outside the repository, in a temporary environment
@@ -27,15 +27,15 @@ import numpy as np
 import pytest
 import torch
 
-from eventsep.clap import (
+from eventsep.core.errors import CheckpointMismatchError
+from eventsep.models.clap import (
     LaionClap,
     authors_input,
     clap_config,
     load_laion_state,
     map_laion_state,
 )
-from eventsep.clap.keys import read_laion_state
-from eventsep.errors import CheckpointMismatchError
+from eventsep.models.clap.keys import read_laion_state
 
 LAYOUTS = Path(__file__).parent / "data" / "clap_layouts.json.gz"
 
@@ -238,7 +238,7 @@ def test_checkpoint_with_numpy_optimizer_state_loads_without_full_unpickling(tmp
 
 def test_default_front_end_matches_what_the_twin_would_store() -> None:
     """The tiny-random models use computed kernels: a Hann-windowed DFT and Slaney mel filters."""
-    from eventsep.clap.model import LibrosaMel
+    from eventsep.models.clap.model import LibrosaMel
 
     front = LibrosaMel()
     t = torch.arange(48_000) / 48_000

@@ -64,8 +64,8 @@ def test_usage_error_exits_2():
 
 
 def test_evaluate_presets_are_the_registry_experiments(tmp_path, monkeypatch, capsys):
-    from eventsep import experiments
     from eventsep.cli import evaluate as cli_evaluate
+    from eventsep.paper import experiments
 
     description = _subparsers(build_parser())["evaluate"].description
     assert all(name in description for name in experiments.names())
@@ -76,7 +76,7 @@ def test_evaluate_presets_are_the_registry_experiments(tmp_path, monkeypatch, ca
     # a preset is evaluated with its registry metrics and records its protocol
     import torch
 
-    from eventsep.audio import save_audio
+    from eventsep.core.audio import save_audio
 
     bench = tmp_path / "bench"
     bench.mkdir()

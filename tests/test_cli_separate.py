@@ -9,11 +9,11 @@ import pytest
 import torch
 from test_pipeline import DOG, FakeAudioSep, FakeDetector, FakeFlowSep, FakeMapper
 
-from eventsep.audio import load_audio, resample, save_audio
 from eventsep.cli import main
 from eventsep.cli.separate import output_stem, prompt_slug
-from eventsep.gating import CLI_GATE_FLOOR
-from eventsep.pipeline import EventSep, EventSepConfig
+from eventsep.core.audio import load_audio, resample, save_audio
+from eventsep.core.gating import CLI_GATE_FLOOR
+from eventsep.method.pipeline import EventSep, EventSepConfig
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "mixtures"
 
@@ -178,7 +178,7 @@ def test_help_lists_defaults(capsys):
 
 
 def test_end_to_end_tiny_random_on_example(tmp_path):
-    from eventsep.mapping import map_prompt
+    from eventsep.method.mapping import map_prompt
 
     mixtures = sorted(EXAMPLES.glob("*.flac")) + sorted(EXAMPLES.glob("*.wav"))
     if mixtures:

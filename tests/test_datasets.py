@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from eventsep import datasets
-from eventsep.benchmarks import parse_metadata
-from eventsep.errors import BenchmarkError
+from eventsep.core.errors import BenchmarkError
+from eventsep.evaluation import datasets
+from eventsep.evaluation.benchmarks import parse_metadata
 
 # First data row of each AudioSep CSV at the pinned commit (facts, used as a layout check).
 FIRST_ROWS = {

@@ -17,17 +17,9 @@ import soundfile as sf
 import torch
 from test_pipeline import _pipe
 
-from eventsep.audio import load_audio, resample, save_audio
 from eventsep.cli import build_parser
-from eventsep.demo import (
-    DemoLimits,
-    activity_figure,
-    list_examples,
-    parse_exclusions,
-    run_demo,
-    spectrogram_figure,
-)
-from eventsep.errors import (
+from eventsep.core.audio import load_audio, resample, save_audio
+from eventsep.core.errors import (
     AudioError,
     AudioFileNotFoundError,
     AudioTooLongError,
@@ -35,6 +27,14 @@ from eventsep.errors import (
     CorruptAudioError,
     EmptyAudioError,
     PromptError,
+)
+from eventsep.demo import (
+    DemoLimits,
+    activity_figure,
+    list_examples,
+    parse_exclusions,
+    run_demo,
+    spectrogram_figure,
 )
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -219,7 +219,7 @@ def test_cli_demo_rejects_bad_options(argv, capsys):
 def server(tmp_path_factory):
     pytest.importorskip("gradio", reason="the demo extra (gradio) is not installed")
     from eventsep.demo.app import PipelineLoader, serve
-    from eventsep.pipeline import EventSep
+    from eventsep.method.pipeline import EventSep
 
     with pytest.MonkeyPatch.context() as mp:
         for key in ("EVENTSEP_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):

@@ -67,7 +67,7 @@ def _chrome():
 def server(tmp_path_factory):
     pytest.importorskip("gradio", reason="the demo extra (gradio) is not installed")
     from eventsep.demo.app import PipelineLoader, serve
-    from eventsep.pipeline import EventSep
+    from eventsep.method.pipeline import EventSep
 
     with pytest.MonkeyPatch.context() as mp:
         for key in ("EVENTSEP_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
@@ -102,9 +102,7 @@ def test_upload_run_and_see_audio_and_plot(server, browser, tmp_path):
     wait = WebDriverWait(browser, WAIT_S)
     browser.get(server.url)
     wait.until(lambda d: d.title == "EventSep demo")
-    upload = wait.until(
-        lambda d: d.find_element(By.CSS_SELECTOR, "#input-audio input[type=file]")
-    )
+    upload = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#input-audio input[type=file]"))
     upload.send_keys(str(example.path))
     # the uploaded file shows up as a player in the input component
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#input-audio audio, #input-audio wave"))
@@ -153,9 +151,7 @@ def test_bad_upload_shows_the_one_line_error(server, browser, tmp_path):
     bad.write_bytes(b"RIFF0000WAVEfmt this is not audio")
     wait = WebDriverWait(browser, WAIT_S)
     browser.get(server.url)
-    upload = wait.until(
-        lambda d: d.find_element(By.CSS_SELECTOR, "#input-audio input[type=file]")
-    )
+    upload = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#input-audio input[type=file]"))
     upload.send_keys(str(bad))
     browser.find_element(By.CSS_SELECTOR, "#prompt textarea").send_keys("dog barking")
     browser.find_element(By.CSS_SELECTOR, "#run").click()

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from eventsep import benchmarks as B
-from eventsep.distributed import Rank, evaluate_distributed, from_env, shard
-from eventsep.errors import ConfigError
-from eventsep.evaluate import (
+from eventsep.core.errors import ConfigError
+from eventsep.evaluation import benchmarks as B
+from eventsep.evaluation.distributed import Rank, evaluate_distributed, from_env, shard
+from eventsep.evaluation.evaluate import (
     RESULTS_FILE,
     ResultsLog,
     evaluate,
@@ -60,7 +60,7 @@ def test_merge_rows_keeps_each_clip_once_in_benchmark_order(tmp_path: Path) -> N
 
 
 def _bench(tmp_path: Path, n: int = 4) -> B.Benchmark:
-    from eventsep.audio import save_audio
+    from eventsep.core.audio import save_audio
 
     g = torch.Generator().manual_seed(0)
     rows = ["idx,caption,src_wav,noise_wav"]

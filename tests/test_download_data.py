@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from eventsep import datacheck, datafetch, datasets
 from eventsep.cli import main
-from eventsep.errors import BenchmarkError, DataDownloadError
-from eventsep.hub import RemoteFile
+from eventsep.core.errors import BenchmarkError, DataDownloadError
+from eventsep.evaluation import datacheck, datafetch, datasets
+from eventsep.models.hub import RemoteFile
 
 RATE = 32000
 
@@ -254,10 +254,10 @@ def test_probe_reports_a_refused_port():
 
 # ------------------------------------------------------------------------ make reproduce
 def test_provision_offline_fetches_nothing_and_names_every_command(tmp_path, monkeypatch):
-    from eventsep import modelsets
-    from eventsep import reproduce as rep
-    from eventsep.errors import WeightsNotFoundError
-    from eventsep.provision import provision
+    from eventsep.core.errors import WeightsNotFoundError
+    from eventsep.models import registry as modelsets
+    from eventsep.paper import reproduce as rep
+    from eventsep.paper.provision import provision
 
     monkeypatch.setenv("EVENTSEP_DATA", str(tmp_path / "data"))
     profile = rep.get_profile("paper", device="cpu")
@@ -283,9 +283,9 @@ def test_provision_offline_fetches_nothing_and_names_every_command(tmp_path, mon
 
 
 def test_provision_fetches_missing_data_when_online(tmp_path, online, fake_esc50, monkeypatch):
-    from eventsep import modelsets
-    from eventsep import reproduce as rep
-    from eventsep.provision import provision
+    from eventsep.models import registry as modelsets
+    from eventsep.paper import reproduce as rep
+    from eventsep.paper.provision import provision
 
     monkeypatch.setattr(modelsets, "missing_files", lambda models: [])
     archive = _drive_zip(tmp_path / "esc50.zip")

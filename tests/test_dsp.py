@@ -1,11 +1,11 @@
-"""eventsep.dsp: the one cross-fade window of every overlap-add."""
+"""eventsep.core.dsp: the one cross-fade window of every overlap-add."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from eventsep.dsp import crossfade_window
+from eventsep.core.dsp import crossfade_window
 
 
 def test_crossfade_window_shape() -> None:

@@ -1,4 +1,5 @@
-"""Tests of eventsep.evaluate: durable rows, resume, one writer per folder, SIGKILL mid-run."""
+"""Tests of eventsep.evaluation.evaluate: durable rows, resume, one writer per folder, SIGKILL
+mid-run."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from eventsep import benchmarks as B
-from eventsep.audio import save_audio
-from eventsep.errors import BenchmarkError, ConfigError, ResultsLockedError, SilentAudioError
-from eventsep.evaluate import (
+from eventsep.core.audio import save_audio
+from eventsep.core.errors import BenchmarkError, ConfigError, ResultsLockedError, SilentAudioError
+from eventsep.evaluation import benchmarks as B
+from eventsep.evaluation.evaluate import (
     LOCK_FILE,
     RESULTS_FILE,
     ResultsLog,
@@ -192,7 +193,7 @@ def test_second_writer_on_the_same_folder_stops_at_once(tmp_path: Path) -> None:
 
 
 def test_sigkill_midway_then_restart_equals_uninterrupted_run(tmp_path: Path) -> None:
-    from eventsep.metrics import ClapScorer
+    from eventsep.models.clap.scorer import ClapScorer
 
     bench = B.read_benchmark("tiny")  # built once in the shared test cache
     killed = tmp_path / "killed"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eventsep.errors import ConfigError
-from eventsep.events import (
+from eventsep.core.errors import ConfigError
+from eventsep.method.events import (
     COLUMNS,
     SoundEvent,
     find_events,
@@ -111,7 +111,7 @@ class _Detector:
 def _wav(tmp_path):
     import torch
 
-    from eventsep.audio import save_audio
+    from eventsep.core.audio import save_audio
 
     path = tmp_path / "clip.wav"
     save_audio(path, 0.1 * torch.randn(64000, generator=torch.Generator().manual_seed(0)), 32000)
@@ -119,8 +119,8 @@ def _wav(tmp_path):
 
 
 def test_cli_detect_writes_the_event_list(tmp_path, monkeypatch, capsys) -> None:
-    from eventsep import modelsets
     from eventsep.cli import main
+    from eventsep.models import registry as modelsets
 
     monkeypatch.setattr(modelsets, "load_detector", lambda *a, **k: _Detector())
     path, tsv = _wav(tmp_path), tmp_path / "ev" / "out.tsv"
@@ -134,8 +134,8 @@ def test_cli_detect_writes_the_event_list(tmp_path, monkeypatch, capsys) -> None
 
 
 def test_cli_detect_event_options_are_checked_first(tmp_path, monkeypatch, capsys) -> None:
-    from eventsep import modelsets
     from eventsep.cli import main
+    from eventsep.models import registry as modelsets
 
     def fail(*a, **k):
         raise AssertionError("the detector must not load")

@@ -6,8 +6,8 @@ import json
 
 import torch
 
-from eventsep.examples import MIXTURES, build_mixture, examples_dir, load_example, sounds
-from eventsep.labels import audioset_labels
+from eventsep.core.labels import audioset_labels
+from eventsep.evaluation.examples import MIXTURES, build_mixture, examples_dir, load_example, sounds
 
 
 def test_manifest_labels_and_licences():

@@ -1,8 +1,8 @@
 """The experiment registry: names, data, lookups, and the three consumers reading it alike.
 
 The consumers are the CLI presets (``eventsep evaluate --config NAME``), the notebooks' runner
-(:class:`eventsep.study.Study`, whose :meth:`~eventsep.study.Study.plan` is what
-``run_table`` evaluates) and the table builders (:mod:`eventsep.tables`).
+(:class:`eventsep.paper.study.Study`, whose :meth:`~eventsep.paper.study.Study.plan` is what
+``run_table`` evaluates) and the table builders (:mod:`eventsep.paper.tables`).
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ import math
 
 import pytest
 
-from eventsep import experiments, fusion, tables
 from eventsep.cli import build_parser
 from eventsep.cli.evaluate import resolve_config
-from eventsep.errors import ConfigError
-from eventsep.pipeline import EventSepConfig
-from eventsep.study import Study
+from eventsep.core.errors import ConfigError
+from eventsep.method import fusion
+from eventsep.method.pipeline import EventSepConfig
+from eventsep.paper import experiments, tables
+from eventsep.paper.study import Study
 
 BUILDERS = {"table1": tables.table1, "table2": tables.table2, "table3": tables.table3}
 

@@ -14,28 +14,33 @@ import stat
 import pytest
 import torch
 
-from eventsep.errors import AudioError, CheckpointMismatchError, ConfigError, NonFiniteAudioError
-from eventsep.separators.bigvgan import kaiser_sinc_filter
-from eventsep.separators.flowsep import (
+from eventsep.core.errors import (
+    AudioError,
+    CheckpointMismatchError,
+    ConfigError,
+    NonFiniteAudioError,
+)
+from eventsep.models.separators.bigvgan import kaiser_sinc_filter
+from eventsep.models.separators.flowsep import (
     FlowSepSeparator,
     euler_sample,
     segment_starts,
     tiny_config,
 )
-from eventsep.separators.flowsep_convert import (
+from eventsep.models.separators.flowsep_convert import (
     convert_flowsep_state_dict,
     fold_weight_norm,
     unet_key_map,
     vae_key,
 )
-from eventsep.separators.flowsep_mel import log_mel_spectrogram, mel_filterbank
+from eventsep.models.separators.flowsep_mel import log_mel_spectrogram, mel_filterbank
 
 TOL = 1e-4
 
 
 @pytest.fixture(scope="module")
 def model() -> FlowSepSeparator:
-    from eventsep.tiny import tiny_tokenizer
+    from eventsep.models.tiny import tiny_tokenizer
 
     tok = tiny_tokenizer("t5")
     m = FlowSepSeparator.from_config(tiny_config(vocab_size=len(tok)), tok, seed=0)
@@ -323,9 +328,9 @@ def test_convert_flowsep_output_follows_the_umask(model, tmp_path, monkeypatch, 
     """The converted file lands in a shared cache: 0o644 under umask 022, not mkstemp's 0600."""
     from safetensors.torch import load_file
 
-    from eventsep import hub
-    from eventsep.errors import WeightsNotFoundError
-    from eventsep.separators import flowsep
+    from eventsep.core.errors import WeightsNotFoundError
+    from eventsep.models import hub
+    from eventsep.models.separators import flowsep
 
     ckpt_path = tmp_path / "flowsep-v2.ckpt"
     torch.save({"state_dict": _fake_reference_checkpoint(model)}, ckpt_path)
@@ -373,7 +378,7 @@ def test_fold_weight_norm():
 
 def test_full_size_key_layout():
     """The full-size UNet map covers every diffusers key (strictness at full size)."""
-    from eventsep.separators.flowsep import full_config
+    from eventsep.models.separators.flowsep import full_config
 
     cfg = full_config()
     pm = unet_key_map(4, 2, (1, 2, 3))
@@ -432,8 +437,8 @@ def test_separate_full_covers_input(model):
 
 def test_extract_is_the_separator_contract(model, monkeypatch):
     """extract: any input rate, estimate at the input's level, span in 16 kHz samples."""
-    from eventsep.audio import resample
-    from eventsep.separators.base import Separation, Separator
+    from eventsep.core.audio import resample
+    from eventsep.models.separators.base import Separation, Separator
 
     assert isinstance(model, Separator)
     seg = model.config.segment_samples

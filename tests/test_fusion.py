@@ -1,4 +1,5 @@
-"""Tests of eventsep.fusion: alignment, the five magnitude rules, span overlap-add, high band."""
+"""Tests of eventsep.method.fusion: alignment, the five magnitude rules, span overlap-add, high
+band."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import math
 import pytest
 import torch
 
-from eventsep.audio import resample
-from eventsep.dsp import crossfade_window
-from eventsep.errors import ConfigError
-from eventsep.fusion import (
+from eventsep.core.audio import resample
+from eventsep.core.dsp import crossfade_window
+from eventsep.core.errors import ConfigError
+from eventsep.method.fusion import (
     FUSION_RULES,
     FusionConfig,
     STFTFusion,
@@ -249,6 +250,6 @@ def test_fuse_expected_slice():
     assert out.double().pow(2).mean().item() == pytest.approx(EXPECTED_BAND_MS, rel=1e-4)
 
 
-# computed once with soxr HQ resampling (eventsep.audio.resample)
+# computed once with soxr HQ resampling (eventsep.core.audio.resample)
 EXPECTED_BAND_SLICE = [-0.024198, 0.117984, 0.171974, 0.143495]
 EXPECTED_BAND_MS = 0.0146193549

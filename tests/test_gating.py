@@ -1,4 +1,4 @@
-"""Event gating (eventsep.gating): chunk flags, the most active span, and gated separators that
+"""Event gating (eventsep.core.gating): chunk flags, the most active span, and gated separators that
 equal the ungated run on active regions (tiny-random models, seconds)."""
 
 from __future__ import annotations
@@ -8,15 +8,15 @@ import math
 import pytest
 import torch
 
-from eventsep.config import EventSepConfig
-from eventsep.errors import ConfigError
-from eventsep.gating import GATE_MARGIN_SECONDS, active_chunks, check_floor, most_active_start
-from eventsep.mapping import LabelMatch
-from eventsep.pipeline import EventSep
-from eventsep.separators.audiosep import AudioSepSeparator
-from eventsep.separators.base import Separation
-from eventsep.separators.chunking import chunk_starts, chunked_apply
-from eventsep.separators.flowsep import FlowSepSeparator
+from eventsep.core.errors import ConfigError
+from eventsep.core.gating import GATE_MARGIN_SECONDS, active_chunks, check_floor, most_active_start
+from eventsep.method.config import EventSepConfig
+from eventsep.method.mapping import LabelMatch
+from eventsep.method.pipeline import EventSep
+from eventsep.models.separators.audiosep import AudioSepSeparator
+from eventsep.models.separators.base import Separation
+from eventsep.models.separators.chunking import chunk_starts, chunked_apply
+from eventsep.models.separators.flowsep import FlowSepSeparator
 
 SR = 32000
 DOG = 74

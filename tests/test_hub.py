@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from eventsep import hub
-from eventsep.errors import HashMismatchError, UnknownModelError, WeightsNotFoundError
+from eventsep.core.errors import HashMismatchError, UnknownModelError, WeightsNotFoundError
+from eventsep.models import hub
 
 REQUIRED = {
     "pann-cnn14-max",
@@ -95,7 +95,7 @@ def test_md5_mismatch_stops_before_anything_is_unpickled(tmp_path, monkeypatch):
         raise AssertionError("torch.load called before the hash was checked")
 
     monkeypatch.setattr(torch, "load", no_unpickling)
-    from eventsep.sed import Cnn14SED
+    from eventsep.models.sed import Cnn14SED
 
     with pytest.raises(HashMismatchError) as info:
         Cnn14SED.from_pretrained(head="att")

@@ -1,4 +1,4 @@
-"""eventsep.io: outputs appear complete or not at all, with the umask's permissions."""
+"""eventsep.core.io: outputs appear complete or not at all, with the umask's permissions."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from eventsep.io import atomic_dir, atomic_path, write_json_atomic, write_text_atomic
+from eventsep.core.io import atomic_dir, atomic_path, write_json_atomic, write_text_atomic
 
 
 def _mode(path: Path) -> int:

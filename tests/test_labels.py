@@ -3,7 +3,7 @@
 import pytest
 
 import eventsep
-from eventsep.labels import NUM_CLASSES, audioset_labels, audioset_mids, label_index
+from eventsep.core.labels import NUM_CLASSES, audioset_labels, audioset_mids, label_index
 
 
 def test_527_names_in_index_order():

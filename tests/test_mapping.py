@@ -1,4 +1,4 @@
-"""Tests of eventsep.mapping: paper cascade, default word+embedding mapping, confidence."""
+"""Tests of eventsep.method.mapping: paper cascade, default word+embedding mapping, confidence."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eventsep.errors import ConfigError, PromptError
-from eventsep.labels import audioset_labels
-from eventsep.mapping import (
+from eventsep.core.errors import ConfigError, PromptError
+from eventsep.core.labels import audioset_labels
+from eventsep.method.mapping import (
     CONFIDENCE_THRESHOLD,
     PAPER_CONFIDENCE_THRESHOLD,
     LabelMatch,
@@ -142,7 +142,7 @@ def test_bad_method_and_type() -> None:
 
 
 def test_embeddings_cached_once_per_process() -> None:
-    from eventsep.mapping import _encoder
+    from eventsep.method.mapping import _encoder
 
     map_prompt("dog")
     tables = _encoder().tables()
@@ -193,7 +193,7 @@ def test_default_beats_paper_on_the_evaluation_set() -> None:
 
 
 def test_label_embeddings_are_cached_on_disk(offline_cache):
-    from eventsep.mapping import _Encoder
+    from eventsep.method.mapping import _Encoder
 
     texts = ["Dog", "Bark", "the sound of Dog"]
     first = _Encoder()

@@ -1,4 +1,4 @@
-"""Tests of eventsep.masks: mask kinds, smoothing, interpolation, empty-mask policy."""
+"""Tests of eventsep.method.masks: mask kinds, smoothing, interpolation, empty-mask policy."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from eventsep.errors import ConfigError
-from eventsep.masks import (
+from eventsep.core.errors import ConfigError
+from eventsep.method.masks import (
     MASK_KINDS,
     combine_classes,
     fade_threshold_mask,

@@ -1,4 +1,4 @@
-"""Tests of eventsep.metrics: known values and agreement with torchmetrics and pystoi."""
+"""Tests of eventsep.evaluation.metrics: known values and agreement with torchmetrics and pystoi."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import torch
 from pystoi import stoi as pystoi_stoi
 from torchmetrics.audio import ScaleInvariantSignalDistortionRatio, SignalNoiseRatio
 
-from eventsep import metrics
-from eventsep.errors import AudioError
+from eventsep.core.errors import AudioError
+from eventsep.evaluation import metrics
+from eventsep.models.clap.scorer import ClapScorer
 
 SR = 16000
 
@@ -121,14 +122,14 @@ def test_summarize_skips_and_counts_undefined() -> None:
 
 # ----------------------------------------------------------------------- CLAP
 @pytest.fixture(scope="module")
-def scorer() -> metrics.ClapScorer:
-    return metrics.ClapScorer.tiny_random(seed=0)
+def scorer() -> ClapScorer:
+    return ClapScorer.tiny_random(seed=0)
 
 
-def test_clap_tiny_embeddings_are_unit_and_deterministic(scorer: metrics.ClapScorer) -> None:
+def test_clap_tiny_embeddings_are_unit_and_deterministic(scorer: ClapScorer) -> None:
     x = torch.as_tensor(_speechlike(2.0, seed=10, sr=32000))
     a = scorer.audio_embedding(x, 32000)
-    b = metrics.ClapScorer.tiny_random(seed=0).audio_embedding(x, 32000)
+    b = ClapScorer.tiny_random(seed=0).audio_embedding(x, 32000)
     assert a.shape == (16,)
     assert float(a.norm()) == pytest.approx(1.0, abs=1e-5)
     torch.testing.assert_close(a, b)
@@ -137,7 +138,7 @@ def test_clap_tiny_embeddings_are_unit_and_deterministic(scorer: metrics.ClapSco
     torch.testing.assert_close(t.norm(dim=-1), torch.ones(2))
 
 
-def test_clap_score_a_identity_and_cosine(scorer: metrics.ClapScorer) -> None:
+def test_clap_score_a_identity_and_cosine(scorer: ClapScorer) -> None:
     x = torch.as_tensor(_speechlike(2.0, seed=11, sr=32000))
     y = torch.as_tensor(_speechlike(2.0, seed=12, sr=32000)) * 3
     assert float(metrics.clap_score_a(x, x, 32000, model=scorer)) == pytest.approx(1.0, abs=1e-5)
@@ -148,7 +149,7 @@ def test_clap_score_a_identity_and_cosine(scorer: metrics.ClapScorer) -> None:
     torch.testing.assert_close(batched, torch.tensor([1.0, expected]), atol=1e-5, rtol=0)
 
 
-def test_clap_score_text_and_embedding_agree(scorer: metrics.ClapScorer) -> None:
+def test_clap_score_text_and_embedding_agree(scorer: ClapScorer) -> None:
     x = torch.as_tensor(_speechlike(1.0, seed=13, sr=32000))
     by_text = float(metrics.clap_score(x, "Dog", 32000, model=scorer))
     emb = scorer.text_embedding("Dog")[0] * 5.0  # unnormalised input is normalised
@@ -159,7 +160,7 @@ def test_clap_score_text_and_embedding_agree(scorer: metrics.ClapScorer) -> None
     assert -1.0 <= by_text <= 1.0
 
 
-def test_clap_long_audio_averages_10s_windows(scorer: metrics.ClapScorer) -> None:
+def test_clap_long_audio_averages_10s_windows(scorer: ClapScorer) -> None:
     sr = 48000
     first = torch.as_tensor(_speechlike(10.0, seed=14, sr=sr))
     second = torch.as_tensor(_speechlike(5.0, seed=15, sr=sr))
@@ -172,7 +173,7 @@ def test_clap_long_audio_averages_10s_windows(scorer: metrics.ClapScorer) -> Non
 
 # ------------------------------------------------------- CLAP input handling
 def test_repeat_pad_copies_then_zeros() -> None:
-    from eventsep.clap import repeat_pad
+    from eventsep.models.clap import repeat_pad
 
     got = repeat_pad(torch.tensor([1.0, 2.0, 3.0]), length=8)
     torch.testing.assert_close(got, torch.tensor([1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 0.0, 0.0]))
@@ -187,7 +188,7 @@ def test_repeat_pad_copies_then_zeros() -> None:
 )
 def test_authors_input_reads_samples_as_48k_and_repeat_pads(n: int, copies: int) -> None:
     """A 10 s clip at 32 kHz: one copy + 160,000 zeros; 5 s: exactly three copies."""
-    from eventsep.clap import authors_input
+    from eventsep.models.clap import authors_input
 
     x = torch.randn(2, n, generator=torch.Generator().manual_seed(n), dtype=torch.float64)
     out = authors_input(x)
@@ -200,8 +201,8 @@ def test_authors_input_reads_samples_as_48k_and_repeat_pads(n: int, copies: int)
 
 
 def test_corrected_windows_resample_then_cut_and_pad() -> None:
-    from eventsep.audio import resample
-    from eventsep.clap import corrected_windows
+    from eventsep.core.audio import resample
+    from eventsep.models.clap import corrected_windows
 
     x = torch.randn(1, 600_000, generator=torch.Generator().manual_seed(1))
     windows, owner, weight = corrected_windows(x, 48_000)  # no resampling at 48 kHz
@@ -218,12 +219,12 @@ def test_corrected_windows_resample_then_cut_and_pad() -> None:
 
 
 @pytest.fixture(scope="module")
-def authors_scorer() -> metrics.ClapScorer:
-    return metrics.ClapScorer.tiny_random(seed=0, protocol="authors")
+def authors_scorer() -> ClapScorer:
+    return ClapScorer.tiny_random(seed=0, protocol="authors")
 
 
 def test_authors_scorer_uses_its_two_models_on_raw_samples(authors_scorer) -> None:
-    from eventsep.clap import authors_input
+    from eventsep.models.clap import authors_input
 
     s = authors_scorer
     assert s.model.fusion and not s.model_a.fusion
@@ -244,8 +245,8 @@ def test_authors_scorer_uses_its_two_models_on_raw_samples(authors_scorer) -> No
 
 
 def test_corrected_scorer_resamples_and_shares_one_audio_pass(scorer, monkeypatch) -> None:
-    from eventsep.audio import resample
-    from eventsep.clap import repeat_pad
+    from eventsep.core.audio import resample
+    from eventsep.models.clap import repeat_pad
 
     x = torch.as_tensor(_speechlike(2.0, seed=22, sr=32000)).float()
     y = torch.as_tensor(_speechlike(2.0, seed=23, sr=32000)).float()
@@ -262,7 +263,7 @@ def test_corrected_scorer_resamples_and_shares_one_audio_pass(scorer, monkeypatc
 
 
 def test_unknown_clap_protocol_is_a_config_error() -> None:
-    from eventsep.errors import ConfigError
+    from eventsep.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="protocol"):
-        metrics.ClapScorer.tiny_random(protocol="paper")
+        ClapScorer.tiny_random(protocol="paper")

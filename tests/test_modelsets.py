@@ -1,4 +1,5 @@
-"""The model-set declaration (eventsep.modelsets): one source for what each component loads."""
+"""The model-set declaration (eventsep.models.registry): one source for what each component
+loads."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from eventsep import hub, modelsets
-from eventsep.errors import ConfigError
-from eventsep.modelsets import MODEL_SETS, PAPER
+from eventsep.core.errors import ConfigError
+from eventsep.models import hub
+from eventsep.models import registry as modelsets
+from eventsep.models.registry import MODEL_SETS, PAPER
 
 
 class _Stop(Exception):
@@ -52,12 +54,12 @@ def test_every_declared_name_is_catalogued_and_sets_are_named() -> None:
 
 
 def test_declared_files_are_exactly_what_the_components_load(tmp_path, monkeypatch) -> None:
-    from eventsep import mapping
-    from eventsep.metrics import ClapScorer
-    from eventsep.sed import Cnn14SED
-    from eventsep.separators import flowsep_convert
-    from eventsep.separators.audiosep import AudioSepSeparator
-    from eventsep.separators.flowsep import FlowSepSeparator, convert_flowsep, converted_path
+    from eventsep.method import mapping
+    from eventsep.models.clap.scorer import ClapScorer
+    from eventsep.models.sed import Cnn14SED
+    from eventsep.models.separators import flowsep_convert
+    from eventsep.models.separators.audiosep import AudioSepSeparator
+    from eventsep.models.separators.flowsep import FlowSepSeparator, convert_flowsep, converted_path
 
     pipeline = _record_hub_get(monkeypatch, tmp_path)
     for head in ("att", "max"):
@@ -84,9 +86,9 @@ def test_declared_files_are_exactly_what_the_components_load(tmp_path, monkeypat
 
     import transformers
 
-    import eventsep.clap
-    from eventsep.clap import LaionClap
-    from eventsep.tiny import tiny_tokenizer
+    import eventsep.models.clap
+    from eventsep.models.clap import LaionClap
+    from eventsep.models.tiny import tiny_tokenizer
 
     built = []
 
@@ -94,7 +96,7 @@ def test_declared_files_are_exactly_what_the_components_load(tmp_path, monkeypat
         built.append((Path(path).name, kind, fusion))
         return LaionClap.tiny_random(fusion=fusion)
 
-    monkeypatch.setattr(eventsep.clap, "load_laion_checkpoint", fake_checkpoint)
+    monkeypatch.setattr(eventsep.models.clap, "load_laion_checkpoint", fake_checkpoint)
     monkeypatch.setattr(
         transformers.AutoTokenizer, "from_pretrained", lambda path: tiny_tokenizer("roberta")
     )
@@ -153,7 +155,7 @@ def test_cache_folder_restores_the_environment(tmp_path, monkeypatch) -> None:
 
 
 def test_load_clap_scorer_per_set(tmp_path, monkeypatch) -> None:
-    from eventsep.errors import ConfigError, WeightsNotFoundError
+    from eventsep.core.errors import ConfigError, WeightsNotFoundError
 
     tiny = modelsets.load_clap_scorer("tiny-random")
     assert sum(p.numel() for p in tiny.model.parameters()) < 1_000_000

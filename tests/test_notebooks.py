@@ -2,7 +2,7 @@
 
 The end-to-end test is marked ``notebooks`` so it can be selected (``pytest -m notebooks``) or
 left out (``-m "not notebooks"``); it runs every notebook with the smoke profile through
-``eventsep.reproduce`` and checks every promised file exists and is non-empty.
+``eventsep.paper.reproduce`` and checks every promised file exists and is non-empty.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import nbformat
 import pandas as pd
 import pytest
 
-from eventsep import reproduce as rep
-from eventsep.report import SMOKE_NOTE
+from eventsep.paper import reproduce as rep
+from eventsep.paper.report import SMOKE_NOTE
 
 NOTEBOOK_FILES = sorted(rep.notebooks_dir().glob("*.ipynb"))
 
@@ -93,7 +93,7 @@ def test_smoke_reproduction_end_to_end(tmp_path) -> None:
 
     # Tables 1-3 show paper | authors | corrected per metric, both protocols measured,
     # and their notes state the authors protocol's comma-prompt policy
-    from eventsep import reproduction, tables
+    from eventsep.paper import reproduction, tables
 
     for name in ("table1_overall", "table2_masks", "table3_fusion"):
         header = (out / "tables" / f"{name}.csv").read_text().splitlines()[0].split(",")

@@ -6,10 +6,10 @@ import math
 
 import pytest
 
-from eventsep import ontology
-from eventsep.errors import PromptError
-from eventsep.labels import audioset_labels, label_index
-from eventsep.mapping import MAX_MEMBERS, map_prompt, match_classes
+from eventsep.core import ontology
+from eventsep.core.errors import PromptError
+from eventsep.core.labels import audioset_labels, label_index
+from eventsep.method.mapping import MAX_MEMBERS, map_prompt, match_classes
 
 DOG_FAMILY = ["Bark", "Yip", "Howl", "Bow-wow", "Growling", "Whimper (dog)"]
 

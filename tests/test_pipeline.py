@@ -1,4 +1,5 @@
-"""Tests of eventsep.pipeline: EventSep built from small fake components, then tiny-random."""
+"""Tests of eventsep.method.pipeline: EventSep built from small fake components, then
+tiny-random."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import math
 import pytest
 import torch
 
-from eventsep.audio import resample, save_audio
-from eventsep.errors import (
+from eventsep.core.audio import resample, save_audio
+from eventsep.core.errors import (
     AudioFileNotFoundError,
     ConfigError,
     NonFiniteAudioError,
@@ -16,10 +17,10 @@ from eventsep.errors import (
     SampleRateError,
     SilentAudioError,
 )
-from eventsep.fusion import FusionConfig, fuse
-from eventsep.mapping import LabelMatch
-from eventsep.pipeline import EventSep, EventSepConfig, EventSepResult, Separations, TimeMask
-from eventsep.separators.base import Separation, Separator
+from eventsep.method.fusion import FusionConfig, fuse
+from eventsep.method.mapping import LabelMatch
+from eventsep.method.pipeline import EventSep, EventSepConfig, EventSepResult, Separations, TimeMask
+from eventsep.models.separators.base import Separation, Separator
 
 DOG = 74
 
@@ -594,7 +595,7 @@ def test_tiny_random_end_to_end(tiny):
 def test_from_pretrained_folder_is_the_checkpoint_cache(tmp_path):
     import os
 
-    from eventsep.errors import WeightsNotFoundError
+    from eventsep.core.errors import WeightsNotFoundError
 
     cache = os.environ["EVENTSEP_CACHE"]
     with pytest.raises(WeightsNotFoundError, match=f"not found in {tmp_path}/"):
@@ -603,7 +604,7 @@ def test_from_pretrained_folder_is_the_checkpoint_cache(tmp_path):
 
 
 def test_tiny_sed_head_per_call(tiny):
-    from eventsep.sed import Cnn14SED
+    from eventsep.models.sed import Cnn14SED
 
     x = _mixture(1.0, 32000)
     att = tiny(x, 32000, "dog barking", mode="audiosep")
@@ -641,7 +642,7 @@ def test_tiny_flowsep_settings_per_call(tiny):
 
 def test_tiny_separators_do_not_check_again(tiny, monkeypatch):
     """The pipeline checks its inputs once; the separators' own checks are not run again."""
-    from eventsep.separators import audiosep, flowsep
+    from eventsep.models.separators import audiosep, flowsep
 
     def fail(*args, **kwargs):
         raise AssertionError("checked twice")

@@ -1,4 +1,4 @@
-"""eventsep.plot: spectrograms and Figure 2, one drawing for the CLI and notebook 01."""
+"""eventsep.paper.plot: spectrograms and Figure 2, one drawing for the CLI and notebook 01."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ matplotlib = pytest.importorskip("matplotlib")
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.image import imread  # noqa: E402
 
-from eventsep import plot  # noqa: E402
-from eventsep.errors import ConfigError  # noqa: E402
+from eventsep.core.errors import ConfigError  # noqa: E402
+from eventsep.paper import plot  # noqa: E402
 
 DOG, BARK = 74, 75
 
@@ -82,9 +82,10 @@ def test_sed_activity_without_mapped_classes_and_bad_input() -> None:
 
 def test_detect_plot_is_the_notebook_figure(tmp_path) -> None:
     """`eventsep detect --plot` and notebook 01's cell give the same PNG for the same input."""
-    from eventsep import EventSep, EventSepConfig, report
+    from eventsep import EventSep, EventSepConfig
     from eventsep.cli import main
-    from eventsep.examples import MIXTURES, examples_dir, load_example
+    from eventsep.evaluation.examples import MIXTURES, examples_dir, load_example
+    from eventsep.paper import report
 
     name = MIXTURES[0].name
     waveform, sample_rate, info = load_example(name)

@@ -1,4 +1,5 @@
-"""Mixed precision (eventsep.precision): networks under autocast, STFTs/mel/fusion in float32."""
+"""Mixed precision (eventsep.core.precision): networks under autocast, STFTs/mel/fusion in
+float32."""
 
 from __future__ import annotations
 
@@ -7,15 +8,15 @@ import math
 import pytest
 import torch
 
-from eventsep import sed as sed_module
-from eventsep.errors import ConfigError
-from eventsep.fusion import STFTFusion
-from eventsep.mapping import LabelMatch
-from eventsep.pipeline import EventSep
-from eventsep.precision import autocast_context, autocast_name, float32_region
-from eventsep.sed import Cnn14SED
-from eventsep.separators.base import Separation
-from eventsep.separators.resunet import ResUNet30
+from eventsep.core.errors import ConfigError
+from eventsep.core.precision import autocast_context, autocast_name, float32_region
+from eventsep.method.fusion import STFTFusion
+from eventsep.method.mapping import LabelMatch
+from eventsep.method.pipeline import EventSep
+from eventsep.models import sed as sed_module
+from eventsep.models.sed import Cnn14SED
+from eventsep.models.separators.base import Separation
+from eventsep.models.separators.resunet import ResUNet30
 
 SR = 32000
 
@@ -95,7 +96,7 @@ class _Sep(torch.nn.Module):
 
     def extract(self, waveform, sample_rate, prompt, **options) -> Separation:  # noqa: ANN001
         self.options.append(options)
-        from eventsep.audio import resample
+        from eventsep.core.audio import resample
 
         y = resample(waveform, sample_rate, self.sample_rate)
         return Separation(0.5 * y, self.sample_rate, 0, y.shape[-1])
@@ -130,7 +131,7 @@ def test_resunet_fast_path_equals_plain_computation():
 
     import torch.nn.functional as F
 
-    from eventsep.separators import resunet
+    from eventsep.models.separators import resunet
 
     torch.manual_seed(0)
     m = ResUNet30(channels=(4, 4, 8, 8, 8, 8), condition_size=8).eval()
@@ -163,9 +164,9 @@ def test_resunet_fast_path_equals_plain_computation():
 def test_evaluate_precision_flag_reaches_the_config_fields(tmp_path, monkeypatch):
     import json
 
-    from eventsep.audio import save_audio
     from eventsep.cli import evaluate as cli_evaluate
     from eventsep.cli import main
+    from eventsep.core.audio import save_audio
 
     bench = tmp_path / "bench"
     bench.mkdir()

@@ -2,7 +2,7 @@
 
 The detector returns fixed probabilities (dog in frames 0-49, speech in frames 40-99 of a 1 s
 clip) and the fake AudioSep returns fixed signals per prompt, so every number below follows from
-the formulas of :mod:`eventsep.exclusion` and :mod:`eventsep.stems`.
+the formulas of :mod:`eventsep.method.exclusion` and :mod:`eventsep.method.stems`.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import math
 import pytest
 import torch
 
-from eventsep import exclusion, masks
-from eventsep.errors import ConfigError, PromptError
-from eventsep.labels import label_index
-from eventsep.mapping import LabelMatch, match_classes
-from eventsep.pipeline import EventSep, EventSepConfig
-from eventsep.separators.base import Separation
+from eventsep.core.errors import ConfigError, PromptError
+from eventsep.core.labels import label_index
+from eventsep.method import exclusion, masks
+from eventsep.method.mapping import LabelMatch, match_classes
+from eventsep.method.pipeline import EventSep, EventSepConfig
+from eventsep.models.separators.base import Separation
 
 SR = 32000
 DOG, BARK, SPEECH = label_index("Dog"), label_index("Bark"), label_index("Speech")
@@ -28,7 +28,7 @@ TONE_SPEECH = 0.3 * torch.sin(2 * math.pi * 2500 * T)  # and "speech"
 
 
 class Mapper:
-    """"speech..." -> Speech; "cat..." -> Cat; anything else -> Dog (+ Bark)."""
+    """ "speech..." -> Speech; "cat..." -> Cat; anything else -> Dog (+ Bark)."""
 
     def __call__(self, prompt: str, method: str = "default") -> LabelMatch:
         if prompt.startswith("speech"):
@@ -164,7 +164,7 @@ def test_classes_name_the_set_explicitly() -> None:
 
 
 def test_comma_prompt_is_one_prompt_through_the_pipeline() -> None:
-    from eventsep.mapping import PromptMapper
+    from eventsep.method.mapping import PromptMapper
 
     pipe = EventSep(
         PromptMapper(), Detector(), Separator(), None, config=EventSepConfig(mode="audiosep")

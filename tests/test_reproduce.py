@@ -1,4 +1,4 @@
-"""Tests for the reproduction runner (eventsep.reproduce), the report writers and the CLI."""
+"""Tests for the reproduction runner (eventsep.paper.reproduce), the report writers and the CLI."""
 
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ import nbformat  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from eventsep import report  # noqa: E402
-from eventsep import reproduce as rep  # noqa: E402
-from eventsep.errors import (  # noqa: E402
+from eventsep.core.errors import (  # noqa: E402
     BenchmarkError,
     ConfigError,
     WeightsNotFoundError,
 )
+from eventsep.paper import report  # noqa: E402
+from eventsep.paper import reproduce as rep  # noqa: E402
 
 
 # ------------------------------------------------------------------------------ selection
@@ -47,7 +47,7 @@ def test_the_report_notebook_promises_the_report_and_needs_the_benchmarks(tmp_pa
     (spec,) = rep.select_notebooks("06")
     names = {p.relative_to(tmp_path).as_posix() for p in rep.expected_outputs([spec], tmp_path)}
     assert {"reproduction_report.md", "reproduction_report.html"} <= names
-    from eventsep.provision import RESULT_NOTEBOOKS
+    from eventsep.paper.provision import RESULT_NOTEBOOKS
 
     assert RESULT_NOTEBOOKS == {"02", "03", "04", "06"}
 
@@ -107,8 +107,8 @@ def _missing_in_message(message: str) -> set[str]:
 
 
 def test_check_profile_names_exactly_the_missing_files_of_the_set(tmp_path) -> None:
-    from eventsep import hub
-    from eventsep.modelsets import PAPER
+    from eventsep.models import hub
+    from eventsep.models.registry import PAPER
 
     present = {PAPER.detector.att, PAPER.flowsep.vocoder, PAPER.metrics.clap}
     for name in present:  # complete checkpoints in a folder given as the model set
@@ -128,7 +128,7 @@ def test_check_profile_names_exactly_the_missing_files_of_the_set(tmp_path) -> N
 
 
 def test_paper_profile_stops_on_missing_data(tmp_path, monkeypatch) -> None:
-    from eventsep import modelsets
+    from eventsep.models import registry as modelsets
 
     monkeypatch.setattr(modelsets, "missing_files", lambda models: [])
     monkeypatch.delenv("EVENTSEP_DATA", raising=False)

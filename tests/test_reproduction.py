@@ -1,4 +1,5 @@
-"""Tests of eventsep.reproduction: verdicts, findings, every paper number, the written report."""
+"""Tests of eventsep.paper.reproduction: verdicts, findings, every paper number, the written
+report."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import math
 
 import pytest
 
-from eventsep import experiments, report, tables
-from eventsep import reproduction as R
-from eventsep.errors import ConfigError
+from eventsep.core.errors import ConfigError
+from eventsep.paper import experiments, report, tables
+from eventsep.paper import reproduction as R
 
 # Tables 1-3 publish 3 systems x 3 benchmarks x 4 metrics, 2 mask rows x 2 metrics and
 # 5 rules x 2 metrics

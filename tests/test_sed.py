@@ -1,4 +1,4 @@
-"""Tests of eventsep.sed: Cnn14 detector (both heads), front end, chunking, event timeline.
+"""Tests of eventsep.models.sed: Cnn14 detector (both heads), front end, chunking, event timeline.
 
 The expected slices were computed once by loading ``Cnn14SED.tiny_random(head, seed=0)``'s state
 dict into the reference ``Cnn14_DecisionLevel{Max,Att}`` (audioset_tagging_cnn
@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from eventsep import sed
-from eventsep.errors import CheckpointMismatchError, ConfigError, EmptyAudioError
-from eventsep.sed import Cnn14SED, event_timeline, mel_filterbank, num_frames
+from eventsep.core.errors import CheckpointMismatchError, ConfigError, EmptyAudioError
+from eventsep.models import sed
+from eventsep.models.sed import Cnn14SED, event_timeline, mel_filterbank, num_frames
 
 ROWS = [0, 100, 200, 300]
 COLS = [0, 74, 137, 300, 526]
@@ -193,8 +193,8 @@ def test_event_timeline() -> None:
 @pytest.mark.weights
 @pytest.mark.parametrize("head", ["max", "att"])
 def test_pretrained_detects_a_tone_free_signal(head: str) -> None:
-    from eventsep import hub
-    from eventsep.errors import WeightsNotFoundError
+    from eventsep.core.errors import WeightsNotFoundError
+    from eventsep.models import hub
 
     try:
         hub.get(f"pann-cnn14-{head}", download_missing=False)
@@ -208,7 +208,7 @@ def test_pretrained_detects_a_tone_free_signal(head: str) -> None:
 
 # ------------------------------------------------------------- summaries, plot and CLI
 def test_top_classes_and_activity() -> None:
-    from eventsep.sed import class_activity, top_classes
+    from eventsep.models.sed import class_activity, top_classes
 
     probs = np.zeros((200, 5), dtype=np.float32)
     probs[:, 3] = 0.9
@@ -270,11 +270,11 @@ def test_cli_detect_models_folder_is_the_checkpoint_cache(tmp_path, capsys, monk
     import json
     import os
 
-    from eventsep import hub
-    from eventsep.audio import load_audio
     from eventsep.cli import main
     from eventsep.cli.detect import detect_report
-    from eventsep.modelsets import PAPER
+    from eventsep.core.audio import load_audio
+    from eventsep.models import hub
+    from eventsep.models.registry import PAPER
 
     path = _wav(tmp_path)
     models = tmp_path / "models"

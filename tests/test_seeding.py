@@ -1,11 +1,11 @@
-"""eventsep.seeding: one seeded generator, a fixed key order, a per-model rule."""
+"""eventsep.core.seeding: one seeded generator, a fixed key order, a per-model rule."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from eventsep.seeding import InitScheme, seeded_init_, seeded_state_dict
+from eventsep.core.seeding import InitScheme, seeded_init_, seeded_state_dict
 
 
 def _normal(key: str, ref: torch.Tensor, gen: torch.Generator) -> torch.Tensor | None:

@@ -1,4 +1,5 @@
-"""The notebooks' runner (eventsep.study.Study) on a synthetic benchmark with a stand-in pipeline.
+"""The notebooks' runner (eventsep.paper.study.Study) on a synthetic benchmark with a stand-in
+pipeline.
 
 The stand-in records every call, so the tests check what is separated how often, what each
 results folder records, and that a second run resumes without separating again.
@@ -14,12 +15,12 @@ from typing import Any
 import pytest
 import torch
 
-from eventsep import experiments, tables
-from eventsep.audio import save_audio
-from eventsep.errors import ConfigError
-from eventsep.metrics import ClapScorer
-from eventsep.pipeline import EventSepConfig
-from eventsep.study import Study
+from eventsep.core.audio import save_audio
+from eventsep.core.errors import ConfigError
+from eventsep.method.pipeline import EventSepConfig
+from eventsep.models.clap.scorer import ClapScorer
+from eventsep.paper import experiments, tables
+from eventsep.paper.study import Study
 
 SR = 32000
 GAIN = {"rate": 0.1, "band": 0.2, "reverse-band": 0.3, "progressive": 0.4}

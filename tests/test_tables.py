@@ -1,4 +1,4 @@
-"""Tests of eventsep.tables: means skip undefined values, paper numbers sit beside ours."""
+"""Tests of eventsep.paper.tables: means skip undefined values, paper numbers sit beside ours."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from eventsep import experiments, report, tables
-from eventsep.errors import ConfigError
-from eventsep.evaluate import ResultsLog
+from eventsep.core.errors import ConfigError
+from eventsep.evaluation.evaluate import ResultsLog
+from eventsep.paper import experiments, report, tables
 
 
 def _rows(values: dict[str, list[float | None]]) -> list[dict]:

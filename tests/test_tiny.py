@@ -2,7 +2,7 @@
 
 import pytest
 
-from eventsep.tiny import tiny_tokenizer
+from eventsep.models.tiny import tiny_tokenizer
 
 
 def test_roberta_like_ids():
@@ -17,7 +17,7 @@ def test_t5_like_ids_and_determinism():
     tok = tiny_tokenizer("t5")
     ids = tok("dog barking")["input_ids"]
     assert ids[-1] == 1 and tok.pad_token_id == 0
-    from eventsep import tiny
+    from eventsep.models import tiny
 
     tiny._build.cache_clear()
     assert tiny_tokenizer("t5")("dog barking")["input_ids"] == ids

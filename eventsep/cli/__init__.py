@@ -2,7 +2,7 @@
 
 Each subcommand lives in its own module ``eventsep.cli.<name>`` that defines
 ``register(subparsers)``; the parser sets ``func`` to a callable ``(args) -> int``. Library errors
-(:class:`~eventsep.errors.EventSepError`) are printed as one line and give exit code 2.
+(:class:`~eventsep.core.errors.EventSepError`) are printed as one line and give exit code 2.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from eventsep import __version__
-from eventsep.errors import EventSepError
+from eventsep.core.errors import EventSepError
 
 __all__ = ["build_parser", "main"]
 

@@ -9,7 +9,7 @@ __all__ = ["register"]
 
 
 def _run(args: argparse.Namespace) -> int:
-    from eventsep.separators.flowsep import convert_flowsep
+    from eventsep.models.separators.flowsep import convert_flowsep
 
     path = convert_flowsep(args.out, use_ema=not args.no_ema)
     print(f"wrote {path}")

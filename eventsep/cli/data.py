@@ -1,9 +1,10 @@
 """``eventsep download-data`` and ``eventsep check-data``: the benchmark data of Table 1.
 
 ``eventsep download-data [vggsound|music|esc50|all ...] [--out DIR] [--rebuild]`` fetches
-AudioSep's metadata CSVs and evaluation audio (:mod:`eventsep.datafetch`); ``eventsep check-data
+AudioSep's metadata CSVs and evaluation audio (:mod:`eventsep.evaluation.datafetch`); ``eventsep
+check-data
 PATH [--benchmark NAME ...]`` prints one table per benchmark and exits 0 only when every requested
-benchmark is usable (:mod:`eventsep.datacheck`).
+benchmark is usable (:mod:`eventsep.evaluation.datacheck`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ __all__ = ["register"]
 
 
 def _list() -> int:
-    from eventsep.datasets import DATASETS, DRIVE_FOLDER_URL
+    from eventsep.evaluation.datasets import DATASETS, DRIVE_FOLDER_URL
 
     print(f"audio: {DRIVE_FOLDER_URL} (AudioSep's evaluation data; no published hashes)")
     for d in DATASETS.values():
@@ -32,8 +33,8 @@ def _list() -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
-    from eventsep import datafetch
-    from eventsep.datasets import default_data_dir
+    from eventsep.evaluation import datafetch
+    from eventsep.evaluation.datasets import default_data_dir
 
     if args.list:
         return _list()
@@ -47,8 +48,8 @@ def _download(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from eventsep.datacheck import check_data, fix_command
-    from eventsep.datafetch import resolve_names
+    from eventsep.evaluation.datacheck import check_data, fix_command
+    from eventsep.evaluation.datafetch import resolve_names
 
     names = resolve_names(args.benchmark or ["all"])
     reports = check_data(args.path, names)

@@ -3,11 +3,11 @@
 Prints the event timeline of the ``--top`` classes (by peak probability): class, onset and offset
 in seconds, peak probability. With ``--prompt`` it also prints the AudioSet classes each prompt
 maps to and where they are active. ``--json`` prints the same as one JSON object; ``--plot``
-saves Figure 2 of the paper (:func:`eventsep.plot.sed_activity`, the same figure as
+saves Figure 2 of the paper (:func:`eventsep.paper.plot.sed_activity`, the same figure as
 ``notebooks/01_sed_activity.ipynb``): spectrogram, class-by-frame probabilities, and the hard and
 soft time masks of the prompt's classes at the pipeline's ``tau``. ``--events out.tsv`` writes
 the event list as a DCASE detection TSV (``filename onset offset event_label confidence``, see
-:mod:`eventsep.events`): every class by hysteresis thresholds ``--on``/``--off`` with
+:mod:`eventsep.method.events`): every class by hysteresis thresholds ``--on``/``--off`` with
 ``--min-duration``, or with ``--prompt`` one event list per prompt (its class set, max over the
 members; ``event_label`` is the prompt).
 """
@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from eventsep.cli.options import add_models_option
-from eventsep.events import DEFAULT_MIN_DURATION, DEFAULT_OFF, DEFAULT_ON
-from eventsep.mapping import METHODS
-from eventsep.pipeline import EventSepConfig
-from eventsep.sed import HEADS
+from eventsep.method.events import DEFAULT_MIN_DURATION, DEFAULT_OFF, DEFAULT_ON
+from eventsep.method.mapping import METHODS
+from eventsep.method.pipeline import EventSepConfig
+from eventsep.models.sed import HEADS
 
 __all__ = ["register", "run", "detect_report"]
 
@@ -141,10 +141,10 @@ def detect_report(
     mapping: str = "default",
 ) -> tuple[dict, object]:
     """Detection summary as a JSON-ready dict, plus the ``(frames, 527)`` probabilities."""
-    from eventsep.errors import ConfigError
-    from eventsep.labels import audioset_labels
-    from eventsep.mapping import PromptMapper
-    from eventsep.sed import class_activity, event_timeline, top_classes
+    from eventsep.core.errors import ConfigError
+    from eventsep.core.labels import audioset_labels
+    from eventsep.method.mapping import PromptMapper
+    from eventsep.models.sed import class_activity, event_timeline, top_classes
 
     if top < 1:
         raise ConfigError(f"--top must be at least 1, got {top}")
@@ -217,8 +217,8 @@ def _save_plot(
     args: argparse.Namespace, waveform, sample_rate: int, probs, fps: float, report: dict
 ) -> Path:
     """Save Figure 2 to ``args.plot`` atomically (smoke-marked for tiny-random); return it."""
-    from eventsep import plot
-    from eventsep.report import save_figure
+    from eventsep.paper import plot
+    from eventsep.paper.report import save_figure
 
     mapped = [i for p in report["prompts"] if p["confident"] for i in p["indices"]]
     prompts = ", ".join(f"“{p}”" for p in args.prompt)
@@ -235,7 +235,7 @@ def _save_plot(
         target_spans=[tuple(span) for span in args.target_span],
         title=f"{args.file.stem}: {prompts}" if prompts else args.file.stem,
     )
-    from eventsep.modelsets import resolve
+    from eventsep.models.registry import resolve
 
     # random weights make a smoke figure: marked as such, like the notebooks' smoke runs
     profile = "smoke" if resolve(args.models)[0].random else "paper"
@@ -246,26 +246,24 @@ def _save_plot(
 
 def _write_events(args: argparse.Namespace, probs, fps: float, report: dict) -> int:
     """Write the ``--events`` TSV; return the number of events written."""
-    from eventsep.events import find_events, write_events_tsv
-    from eventsep.labels import audioset_labels
+    from eventsep.core.labels import audioset_labels
+    from eventsep.method.events import find_events, write_events_tsv
 
     if report["prompts"]:
         labels: object = {p["prompt"]: p["indices"] for p in report["prompts"]}
     else:
         labels = audioset_labels()
-    events = find_events(
-        probs, labels, fps, args.on, args.off, args.min_duration, args.min_gap
-    )
+    events = find_events(probs, labels, fps, args.on, args.off, args.min_duration, args.min_gap)
     write_events_tsv(args.events, events, args.file.name)
     return len(events)
 
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``eventsep detect``."""
-    from eventsep.audio import load_audio
-    from eventsep.events import find_events
-    from eventsep.modelsets import load_detector
-    from eventsep.sed import Cnn14SED
+    from eventsep.core.audio import load_audio
+    from eventsep.method.events import find_events
+    from eventsep.models.registry import load_detector
+    from eventsep.models.sed import Cnn14SED
 
     # check the event options before any model loads
     find_events(np.zeros((1, 1)), ["x"], 1.0, args.on, args.off, args.min_duration, args.min_gap)

@@ -3,18 +3,20 @@
 ``eventsep evaluate --benchmark NAME [--data DIR] [--config CONFIG] [--protocol PROTOCOL]
 [--models paper|tiny-random|FOLDER] --out DIR [--limit N]`` runs one pipeline configuration over
 a benchmark and appends one durable row per clip to ``DIR/rows.jsonl`` (see
-:mod:`eventsep.evaluate`); run it again after an interruption to finish the remaining clips.
+:mod:`eventsep.evaluation.evaluate`); run it again after an interruption to finish the remaining
+clips.
 
-``--config`` is the name of an experiment of :mod:`eventsep.experiments` (``mixture`` is the
+``--config`` is the name of an experiment of :mod:`eventsep.paper.experiments` (``mixture`` is the
 no-separation baseline and needs no model), evaluated with the metrics the registry gives it, or
 a JSON / TOML file of ``EventSepConfig`` fields (every metric). ``--protocol`` (default
-``corrected``) chooses the protocol of :data:`eventsep.experiments.PROTOCOLS`: the experiment of
+``corrected``) chooses the protocol of :data:`eventsep.paper.experiments.PROTOCOLS`: the experiment
+of
 that protocol, or the protocol's overrides under a file's fields; its CLAP scorer and metric
 conventions. Every row and ``run.json`` record the protocol.
 
 ``--batch-size N`` separates N clips of similar length together (:meth:`EventSep.batch`).
 Under ``torchrun --nproc-per-node N -m eventsep evaluate ...`` each process evaluates its shard
-of the clips into its own rows file and rank 0 merges them (:mod:`eventsep.distributed`);
+of the clips into its own rows file and rank 0 merges them (:mod:`eventsep.evaluation.distributed`);
 ``--device cuda`` then means ``cuda:<LOCAL_RANK>``.
 """
 
@@ -27,8 +29,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from eventsep import experiments
-from eventsep.errors import ConfigError
+from eventsep.core.errors import ConfigError
+from eventsep.paper import experiments
 
 __all__ = ["build_separator", "register", "resolve_config"]
 
@@ -51,10 +53,10 @@ def resolve_config(spec: str, protocol: str | None = None) -> tuple[str, dict[st
     Parameters
     ----------
     spec : str
-        An experiment name (:func:`eventsep.experiments.names`) or a path to a ``.json`` /
+        An experiment name (:func:`eventsep.paper.experiments.names`) or a path to a ``.json`` /
         ``.toml`` file of fields.
     protocol : str, optional
-        Protocol of :data:`eventsep.experiments.PROTOCOLS` (default: the one ``spec`` names,
+        Protocol of :data:`eventsep.paper.experiments.PROTOCOLS` (default: the one ``spec`` names,
         else ``corrected``). A file's fields go over the protocol's overrides, and its name
         gets ``@<protocol>`` when that is not the default.
     """
@@ -94,7 +96,7 @@ def build_separator(name: str, fields: Mapping[str, Any], models: str, device: s
     preset = _preset(name)
     if preset is not None and not preset.separates and dict(fields) == preset.fields():
         return lambda waveform, sample_rate, prompt: waveform
-    from eventsep.pipeline import EventSep, EventSepConfig
+    from eventsep.method.pipeline import EventSep, EventSepConfig
 
     try:  # unknown names and bad values are ConfigErrors naming the known fields
         config = EventSepConfig().replace(**fields)
@@ -105,10 +107,10 @@ def build_separator(name: str, fields: Mapping[str, Any], models: str, device: s
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from eventsep import distributed
-    from eventsep.batching import check_batch_size
-    from eventsep.benchmarks import read_benchmark
-    from eventsep.evaluate import ALL_METRICS
+    from eventsep.core.batching import check_batch_size
+    from eventsep.evaluation import distributed
+    from eventsep.evaluation.benchmarks import read_benchmark
+    from eventsep.evaluation.evaluate import ALL_METRICS
 
     check_batch_size(args.batch_size)
     rank = distributed.from_env()
@@ -140,10 +142,10 @@ def _run(
     device: str | None,
 ) -> int:
     """Load the models and evaluate this process's clips (all of them, or its shard)."""
-    from eventsep import distributed
-    from eventsep.distributed import evaluate_distributed
-    from eventsep.evaluate import RESULTS_FILE, ResultsLog, summarize_rows
-    from eventsep.modelsets import load_clap_scorer
+    from eventsep.evaluation import distributed
+    from eventsep.evaluation.distributed import evaluate_distributed
+    from eventsep.evaluation.evaluate import RESULTS_FILE, ResultsLog, summarize_rows
+    from eventsep.models.registry import load_clap_scorer
 
     protocol = experiments.PROTOCOLS[
         preset.protocol if preset is not None else experiments.check_protocol(args.protocol)
@@ -200,7 +202,7 @@ def _run(
 
 
 def _build(args: argparse.Namespace) -> int:
-    from eventsep.benchmarks import BuildProtocol, build_benchmark
+    from eventsep.evaluation.benchmarks import BuildProtocol, build_benchmark
 
     protocol = BuildProtocol(
         seed=args.seed,

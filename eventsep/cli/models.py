@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from eventsep import hub
+from eventsep.models import hub
 
 __all__ = ["register"]
 
@@ -56,7 +56,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
-    from eventsep import modelsets
+    from eventsep.models import registry as modelsets
 
     names = list(hub.DEFAULT_DOWNLOADS) if args.all else list(args.names)
     folder = None

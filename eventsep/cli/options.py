@@ -1,6 +1,6 @@
 """Options shared by several ``eventsep`` commands.
 
-``--models`` names the model set (:mod:`eventsep.modelsets`) on ``separate``, ``detect``,
+``--models`` names the model set (:mod:`eventsep.models.registry`) on ``separate``, ``detect``,
 ``evaluate`` and ``reproduce``; ``--profile`` is the reproduction run profile and exists only on
 ``reproduce`` (elsewhere it is a hidden, deprecated spelling of ``--models``).
 """
@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from eventsep.errors import ConfigError
+from eventsep.core.errors import ConfigError
 
 __all__ = ["add_models_option", "add_precision_option", "models_value"]
 
@@ -24,7 +24,7 @@ _MODELS_HELP = (
 
 def models_value(text: str) -> str:
     """argparse ``type`` of ``--models``: the model set as recorded (a name or absolute folder)."""
-    from eventsep.modelsets import canonical
+    from eventsep.models.registry import canonical
 
     try:
         return canonical(text)
@@ -90,7 +90,7 @@ def add_models_option(
 
 def add_precision_option(parser: argparse.ArgumentParser) -> None:
     """Add ``--precision fp32|bf16|fp16`` (``args.precision``; EventSepConfig's default)."""
-    from eventsep.precision import PRECISIONS
+    from eventsep.core.precision import PRECISIONS
 
     parser.add_argument(
         "--precision",

@@ -103,7 +103,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``eventsep reproduce`` with parsed ``args``; return the exit code."""
-    from eventsep import reproduce as rep
+    from eventsep.paper import reproduce as rep
 
     if args.list:
         for spec in rep.select_notebooks(args.only):
@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         max_clips=args.max_clips,
     )
     if not args.no_fetch:
-        from eventsep.provision import provision
+        from eventsep.paper.provision import provision
 
         profile = provision(profile, rep.select_notebooks(args.only))
     record = rep.reproduce(

@@ -5,12 +5,14 @@ float) and a JSON report beside it (matched classes, scores, target_present, mas
 FlowSep span, timings, settings); ``--residual`` adds ``<name>_<prompt-slug>_residual.wav``
 (mixture minus estimate, at 32 kHz). Models load once for all files and prompts. Files appear only
 when complete (written to a temporary name, then renamed). Defaults come from
-:class:`eventsep.pipeline.EventSepConfig`.
+:class:`eventsep.method.pipeline.EventSepConfig`.
 
 ``--exclude P`` (repeatable) keeps the sounds P describes out of every estimate
-(:mod:`eventsep.exclusion`); ``--classes "Dog; Bark"`` (once per ``--prompt``, in order) names the
+(:mod:`eventsep.method.exclusion`); ``--classes "Dog; Bark"`` (once per ``--prompt``, in order)
+names the
 AudioSet classes the time mask follows; ``--stems`` separates all prompts of a file in one pass
-(one SED pass shared, :mod:`eventsep.stems`) and writes ``<name>_<prompt-slug>.wav`` per prompt
+(one SED pass shared, :mod:`eventsep.method.stems`) and writes ``<name>_<prompt-slug>.wav`` per
+prompt
 plus ``<name>_residual.wav`` (mixture minus the sum of the stems).
 """
 
@@ -21,7 +23,7 @@ import re
 import sys
 from pathlib import Path
 
-from eventsep.errors import ConfigError, PromptError
+from eventsep.core.errors import ConfigError, PromptError
 
 __all__ = ["output_stem", "prompt_slug", "register", "run"]
 
@@ -46,12 +48,12 @@ def output_stem(path: Path, root: Path | None, out: Path, prompt: str) -> Path:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``separate`` subcommand."""
-    from eventsep.audio import AUDIO_EXTENSIONS
     from eventsep.cli.options import add_models_option, add_precision_option
-    from eventsep.fusion import FUSION_RULES
-    from eventsep.gating import CLI_GATE_FLOOR
-    from eventsep.masks import MASK_KINDS
-    from eventsep.pipeline import EMPTY_MASK_POLICIES, MODES, EventSepConfig
+    from eventsep.core.audio import AUDIO_EXTENSIONS
+    from eventsep.core.gating import CLI_GATE_FLOOR
+    from eventsep.method.fusion import FUSION_RULES
+    from eventsep.method.masks import MASK_KINDS
+    from eventsep.method.pipeline import EMPTY_MASK_POLICIES, MODES, EventSepConfig
 
     d = EventSepConfig()
     p = subparsers.add_parser(
@@ -162,8 +164,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _config(args: argparse.Namespace):  # noqa: ANN202 - EventSepConfig, imported lazily
-    from eventsep.fusion import FusionConfig
-    from eventsep.pipeline import EventSepConfig
+    from eventsep.method.fusion import FusionConfig
+    from eventsep.method.pipeline import EventSepConfig
 
     return EventSepConfig(
         mode=args.mode,
@@ -190,7 +192,7 @@ def _classes(values: list[str] | None, n: int) -> list[str | None]:
             f"--classes given {len(values)} times for {n} --prompt values; give it once per "
             "prompt, in the same order"
         )
-    from eventsep.mapping import match_classes
+    from eventsep.method.mapping import match_classes
 
     for v in values:
         match_classes(v)  # an unknown class name fails before any model loads
@@ -199,7 +201,7 @@ def _classes(values: list[str] | None, n: int) -> list[str | None]:
 
 def _separate(pipe, path: Path, prompts, classes, exclude, stems: bool):  # noqa: ANN202
     """Results of every prompt on one file: one pass with ``stems``, else a call per prompt."""
-    from eventsep.audio import load_audio
+    from eventsep.core.audio import load_audio
 
     x, sr = load_audio(path, mono=True)
     if stems:
@@ -211,7 +213,7 @@ def _separate(pipe, path: Path, prompts, classes, exclude, stems: bool):  # noqa
 
 
 class _StemResults(list):
-    """The per-prompt results of a :class:`~eventsep.stems.Stems` plus its residual."""
+    """The per-prompt results of a :class:`~eventsep.method.stems.Stems` plus its residual."""
 
     def __init__(self, stems) -> None:  # noqa: ANN001
         super().__init__(stems.results)
@@ -228,9 +230,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from eventsep.audio import find_audio_files, save_audio
-    from eventsep.io import write_json_atomic
-    from eventsep.pipeline import EventSep
+    from eventsep.core.audio import find_audio_files, save_audio
+    from eventsep.core.io import write_json_atomic
+    from eventsep.method.pipeline import EventSep
 
     prompts = [" ".join(str(p).split()) for p in args.prompt]
     for p in prompts:
@@ -241,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
     if args.stems and "residual" in {prompt_slug(p) for p in prompts}:
         raise ConfigError("with --stems no --prompt may be named 'residual' (the residual's file)")
     classes = _classes(args.classes, len(prompts))
-    from eventsep.mapping import check_prompt
+    from eventsep.core.prompts import check_prompt
 
     exclude = [check_prompt(e) for e in args.exclude]
     config = _config(args)

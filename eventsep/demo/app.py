@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eventsep.core.errors import ConfigError, EventSepError
 from eventsep.demo.limits import DemoLimits
-from eventsep.errors import ConfigError, EventSepError
 
 __all__ = [
     "DEFAULT_HOST",
@@ -90,7 +90,7 @@ class PipelineLoader:
     Parameters
     ----------
     models : str
-        Model set (``"paper"``, ``"tiny-random"`` or a folder; :mod:`eventsep.modelsets`).
+        Model set (``"paper"``, ``"tiny-random"`` or a folder; :mod:`eventsep.models.registry`).
     device : str, optional
         Torch device (CPU if not set).
     factory : callable, optional
@@ -126,7 +126,7 @@ class PipelineLoader:
 
 
 def _from_pretrained(models: str, device: str | None, config: Any = None) -> Any:
-    from eventsep.pipeline import EventSep
+    from eventsep.method.pipeline import EventSep
 
     return EventSep.from_pretrained(models, device=device, config=config)
 
@@ -171,10 +171,10 @@ def build_app(
         Folder with ``mixtures/`` (default: the bundled examples).
     """
     gr = require_gradio()
-    from eventsep.config import MODES, EventSepConfig
     from eventsep.demo.run import activity_figure, list_examples, run_demo, spectrogram_figure
-    from eventsep.fusion import FUSION_RULES
-    from eventsep.masks import MASK_KINDS
+    from eventsep.method.config import MODES, EventSepConfig
+    from eventsep.method.fusion import FUSION_RULES
+    from eventsep.method.masks import MASK_KINDS
 
     limits = limits or DemoLimits()
     workdir = Path(workdir)

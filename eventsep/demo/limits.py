@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from eventsep.errors import AudioError, ConfigError
+from eventsep.core.errors import AudioError, ConfigError
 
 __all__ = ["DemoLimits", "check_upload"]
 
@@ -42,8 +42,9 @@ class DemoLimits:
 def check_upload(path: str | os.PathLike, limits: DemoLimits) -> None:
     """Refuse a file larger than ``limits.max_upload_mb`` (one-line :class:`AudioError`).
 
-    The duration limit is checked by :func:`eventsep.audio.load_audio` (``max_seconds``), which
-    raises :class:`~eventsep.errors.AudioTooLongError`; missing, empty and corrupt files raise the
+    The duration limit is checked by :func:`eventsep.core.audio.load_audio` (``max_seconds``), which
+    raises :class:`~eventsep.core.errors.AudioTooLongError`; missing, empty and corrupt files raise
+    the
     same errors as on the command line.
     """
     p = Path(path)
@@ -52,4 +53,3 @@ def check_upload(path: str | os.PathLike, limits: DemoLimits) -> None:
             f"{p}: {p.stat().st_size / 1e6:.1f} MB, more than the upload limit of "
             f"{limits.max_upload_mb:g} MB"
         )
-

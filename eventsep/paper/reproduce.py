@@ -1,0 +1,750 @@
+"""Run the numbered notebooks in order with papermill and record how the outputs were made.
+
+``eventsep reproduce --profile smoke|paper [--models SET]`` (and ``make reproduce``) call
+:func:`reproduce`. A *run profile* (:class:`Profile`) says what a run uses: a model set
+(:mod:`eventsep.models.registry`; ``--models`` overrides it), benchmarks, device, seed and settings.
+
+1. :func:`check_profile` makes sure everything the profile needs is present *before* any notebook
+   runs (the files of its model set, and the benchmark data of the ``paper`` profile; it stops at
+   once with the command that gets what is missing).
+2. A kernelspec for the running interpreter is written to a private folder, so papermill works in
+   a fresh virtual environment where no kernel was ever registered.
+3. Each notebook runs with its ``parameters`` cell filled from the :class:`Profile`; the
+   executed copy goes to ``<out>/notebooks/``; the outputs each notebook promises
+   (:attr:`NotebookSpec.outputs`) are checked to exist and be non-empty.
+4. ``<out>/provenance.json`` records package versions, git commit, seed, profile, device, the
+   evaluation protocols (:data:`eventsep.paper.experiments.PROTOCOLS` with their overrides),
+   per-notebook durations and the output files. It is written after every notebook, so it
+   also tells how far a failed run got.
+
+The default output folder is ``figures/runs/<profile>/`` in the repository.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eventsep.core.errors import (
+    BenchmarkError,
+    ConfigError,
+    EventSepError,
+    WeightsNotFoundError,
+)
+from eventsep.evaluation.examples import examples_dir as _examples_dir
+from eventsep.paper import experiments
+
+__all__ = [
+    "KERNEL_NAME",
+    "NOTEBOOKS",
+    "PAPER_BENCHMARKS",
+    "PROFILES",
+    "NotebookExecutionError",
+    "NotebookSpec",
+    "Profile",
+    "RunRecord",
+    "check_profile",
+    "default_out_dir",
+    "expected_outputs",
+    "get_profile",
+    "kernel_for_interpreter",
+    "notebooks_dir",
+    "provenance",
+    "reproduce",
+    "select_notebooks",
+]
+
+KERNEL_NAME = "eventsep"
+"""Name of the kernelspec the runner writes (and ``make lab`` registers)."""
+
+PROFILES = ("smoke", "paper")
+"""Run profiles (not model sets: see :mod:`eventsep.models.registry`)."""
+
+PAPER_BENCHMARKS: tuple[str, ...] = experiments.table_spec("table1").benchmarks
+"""Benchmarks of Table 1 (Table 2 and 3 use the first one, VGGSound)."""
+
+SMOKE_MAX_CLIPS = 2
+"""Clips of the tiny benchmark the smoke profile evaluates (CI time)."""
+
+SMOKE_CONFIG: dict[str, Any] = {"flowsep_steps": 2}
+"""EventSepConfig overrides of the smoke profile: 2 FlowSep Euler steps instead of 20."""
+
+DATA_ENV = "EVENTSEP_DATA"
+"""Environment variable naming the folder that holds one sub-folder per benchmark."""
+
+
+class NotebookExecutionError(EventSepError):
+    """A notebook raised, or did not write the outputs it promises."""
+
+
+# ------------------------------------------------------------------------------ notebooks
+@dataclass(frozen=True)
+class NotebookSpec:
+    """One numbered notebook and the files it must leave in the run folder.
+
+    Attributes
+    ----------
+    key : str
+        Two-digit number used by ``--only`` (``"02"``).
+    filename : str
+        File name in ``notebooks/``.
+    title : str
+        What it reproduces.
+    outputs : tuple of str
+        Paths relative to the run folder that must exist and be non-empty afterwards.
+    """
+
+    key: str
+    filename: str
+    title: str
+    outputs: tuple[str, ...]
+
+
+NOTEBOOKS: tuple[NotebookSpec, ...] = (
+    NotebookSpec(
+        "00",
+        "00_quickstart.ipynb",
+        "Quick start: separate one example with the pipeline",
+        ("quickstart_separation.png", "quickstart_separation.pdf"),
+    ),
+    NotebookSpec(
+        "01",
+        "01_sed_activity.ipynb",
+        "Figure 2: spectrogram, frame-wise class activity and time masks",
+        ("figure2_sed_activity.png", "figure2_sed_activity.pdf"),
+    ),
+    NotebookSpec(
+        "02",
+        "02_overall_results.ipynb",
+        "Table 1: AudioSep, FlowSep and EventSep on three benchmarks",
+        ("tables/table1_overall.csv", "tables/table1_overall.md"),
+    ),
+    NotebookSpec(
+        "03",
+        "03_masking_ablation.ipynb",
+        "Table 2: hard and soft time masks before AudioSep",
+        (
+            "tables/table2_masks.csv",
+            "tables/table2_masks.md",
+            "table2_masks.png",
+            "table2_masks.pdf",
+        ),
+    ),
+    NotebookSpec(
+        "04",
+        "04_fusion_ablation.ipynb",
+        "Table 3: the five STFT fusion rules",
+        ("tables/table3_fusion.csv", "tables/table3_fusion.md"),
+    ),
+    NotebookSpec(
+        "05",
+        "05_listening_examples.ipynb",
+        "Listening examples: mixture, AudioSep, FlowSep and EventSep estimates",
+        ("listening/index.html", "listening_examples.png", "listening_examples.pdf"),
+    ),
+    NotebookSpec(
+        "06",
+        "06_reproduction_report.ipynb",
+        "Reproduction report: every paper number under the authors' and the corrected protocol",
+        ("reproduction_report.md", "reproduction_report.html", "tables/reproduction.csv"),
+    ),
+    NotebookSpec(
+        "07",
+        "07_demo.ipynb",
+        "Interactive demo: the web app inline (headless: one run of its function on an example)",
+        ("demo_activity.png", "demo_activity.pdf", "demo/estimate.wav", "demo/report.json"),
+    ),
+)
+
+
+def repo_root() -> Path:
+    """Return the folder that holds ``eventsep/`` (the repository in a source checkout)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def notebooks_dir() -> Path:
+    """Return the ``notebooks/`` folder of the source checkout."""
+    return repo_root() / "notebooks"
+
+
+def default_out_dir(profile: str) -> Path:
+    """Return ``figures/runs/<profile>/`` in the repository."""
+    return repo_root() / "figures" / "runs" / profile
+
+
+def select_notebooks(
+    only: str | Sequence[str] | None = None,
+) -> tuple[NotebookSpec, ...]:
+    """Return the notebooks to run, in order.
+
+    Parameters
+    ----------
+    only : str or sequence of str, optional
+        Keys such as ``"02,03"`` or ``["2", "03"]``; ``None`` selects every notebook.
+
+    Raises
+    ------
+    ConfigError
+        For a key that names no notebook.
+    """
+    if only is None:
+        return NOTEBOOKS
+    if isinstance(only, str):
+        only = [part for part in only.split(",")]
+    wanted = {k.strip().zfill(2) for k in only if k.strip()}
+    known = {spec.key for spec in NOTEBOOKS}
+    unknown = sorted(wanted - known)
+    if unknown or not wanted:
+        raise ConfigError(
+            f"--only names no notebook: {', '.join(unknown) or '(empty)'}; "
+            f"choose from {', '.join(sorted(known))}"
+        )
+    return tuple(spec for spec in NOTEBOOKS if spec.key in wanted)
+
+
+def expected_outputs(specs: Sequence[NotebookSpec], out_dir: str | os.PathLike[str]) -> list[Path]:
+    """Return every file the given notebooks must produce under ``out_dir``."""
+    out = Path(out_dir)
+    files = [out / rel for spec in specs for rel in spec.outputs]
+    files += [out / "notebooks" / spec.filename for spec in specs]
+    files.append(out / "provenance.json")
+    return files
+
+
+# ------------------------------------------------------------------------------- profiles
+@dataclass(frozen=True)
+class Profile:
+    """A run profile: what a reproduction run uses; its fields become the notebooks' parameters.
+
+    Attributes
+    ----------
+    name : str
+        The run profile: ``"smoke"`` (tiny-random models, bundled examples, offline) or
+        ``"paper"``.
+    models : str
+        The model set (argument of ``EventSep.from_pretrained``): ``"tiny-random"``, ``"paper"``
+        or a folder of checkpoints (absolute path).
+    benchmarks : tuple of str
+        Benchmarks of Table 1; Tables 2 and 3 use the first.
+    data_dir : str or None
+        Folder with one sub-folder per benchmark (paper profile).
+    device : str
+        Torch device for every model.
+    seed : int
+        Seed of every random draw (FlowSep noise and segment start, benchmark sampling).
+    max_clips : int or None
+        Clips per benchmark (``None``: all).
+    config_overrides : dict
+        ``EventSepConfig`` fields every pipeline of the run uses (the smoke profile lowers
+        FlowSep's sampler steps to keep CI short; the paper profile uses the paper's defaults).
+    examples_dir : str
+        Bundled example recordings and mixtures.
+    """
+
+    name: str
+    models: str
+    benchmarks: tuple[str, ...]
+    data_dir: str | None
+    device: str
+    seed: int = 0
+    max_clips: int | None = None
+    config_overrides: dict[str, Any] = field(default_factory=dict)
+    examples_dir: str = field(default_factory=lambda: str(_examples_dir(check=False)))
+
+    def parameters(self, out_dir: str | os.PathLike[str]) -> dict[str, Any]:
+        """Return the papermill parameters (JSON-serialisable) for a run writing to ``out_dir``."""
+        out = Path(out_dir).resolve()
+        return {
+            "profile": self.name,
+            "models": self.models,
+            "benchmarks": list(self.benchmarks),
+            "data_dir": self.data_dir,
+            "device": self.device,
+            "seed": self.seed,
+            "max_clips": self.max_clips,
+            "config_overrides": dict(self.config_overrides),
+            "examples_dir": self.examples_dir,
+            "out_dir": str(out),
+            "results_dir": str(out / "results"),
+        }
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def get_profile(
+    name: str,
+    *,
+    models: str | os.PathLike[str] | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    device: str | None = None,
+    seed: int = 0,
+    max_clips: int | None = None,
+) -> Profile:
+    """Build the run profile called ``name``.
+
+    ``models`` overrides the profile's model set (smoke: ``"tiny-random"``, paper: ``"paper"``);
+    ``data_dir`` defaults to ``$EVENTSEP_DATA`` for the paper profile; ``device`` to CUDA when
+    available for the paper profile and CPU for the smoke profile.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown profile name or model set.
+    """
+    from eventsep.models.registry import canonical
+
+    chosen = None if models is None else canonical(models)
+    if name == "smoke":
+        return Profile(
+            name="smoke",
+            models=chosen or "tiny-random",
+            benchmarks=("tiny",),
+            data_dir=None,
+            device=device or "cpu",
+            seed=seed,
+            max_clips=SMOKE_MAX_CLIPS if max_clips is None else max_clips,
+            config_overrides=dict(SMOKE_CONFIG),
+        )
+    if name == "paper":
+        data = data_dir if data_dir is not None else os.environ.get(DATA_ENV) or None
+        return Profile(
+            name="paper",
+            models=chosen or "paper",
+            benchmarks=PAPER_BENCHMARKS,
+            data_dir=str(Path(data).expanduser().resolve()) if data else None,
+            device=device or _default_device(),
+            seed=seed,
+            max_clips=max_clips,
+        )
+    raise ConfigError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+
+
+def _missing_benchmarks(data_dir: str | None, names: Sequence[str]) -> list[str]:
+    """Return ``"<name>: <reason>"`` for each benchmark under ``data_dir`` that is not usable.
+
+    The check is :func:`eventsep.evaluation.datacheck.check_benchmark` (the table ``eventsep
+    check-data``
+    prints): missing, unreadable, wrong sample rate or duration, CSV/audio mismatch.
+    """
+    from eventsep.evaluation.datacheck import check_benchmark
+
+    if data_dir is None:
+        return [f"{name}: no data folder given" for name in names]
+    missing = []
+    for name in names:
+        report = check_benchmark(name, Path(data_dir) / name)
+        if not report.usable:
+            first = report.problems[0].detail if report.problems else "the CSV lists no clips"
+            missing.append(
+                f"{name}: {len(report.problems)} problem(s), {report.pairs_found}/{report.rows} "
+                f"pairs usable, e.g. {first}"
+            )
+    return missing
+
+
+def check_profile(profile: Profile, specs: Sequence[NotebookSpec] = NOTEBOOKS) -> None:
+    """Fail fast when ``profile`` cannot run: missing weights or benchmark data.
+
+    Every run needs ``examples/`` and the files of its model set
+    (:func:`eventsep.models.registry.required_files`: none to download for ``tiny-random``, every
+    paper checkpoint for ``paper`` or a folder). When a notebook of
+    :data:`eventsep.paper.provision.RESULT_NOTEBOOKS` is selected, benchmarks other than the bundled
+    ``tiny`` need their folders under ``data_dir``.
+
+    Raises
+    ------
+    WeightsNotFoundError
+        Naming the missing checkpoints and the command that downloads them.
+    BenchmarkError
+        Naming the missing benchmark folders and how to get them.
+    ConfigError
+        When the examples folder is missing.
+    """
+    if not Path(profile.examples_dir).is_dir():
+        raise ConfigError(
+            f"examples folder not found: {profile.examples_dir} "
+            "(run from a source checkout of eventsep)"
+        )
+    from eventsep.models import hub
+    from eventsep.models import registry as modelsets
+
+    missing = modelsets.missing_files(profile.models)
+    if missing:
+        _, folder = modelsets.resolve(profile.models)
+        raise WeightsNotFoundError(
+            f"the {profile.name} profile's model set {profile.models!r} needs checkpoints that "
+            f"are not in {folder or hub.cache_dir()}: {', '.join(missing)}; get them with "
+            f"`eventsep download --models {profile.models}`"
+        )
+    from eventsep.paper.provision import RESULT_NOTEBOOKS
+
+    needs_data = any(spec.key in RESULT_NOTEBOOKS for spec in specs)
+    external = [b for b in profile.benchmarks if b != "tiny"]  # tiny is bundled
+    if not needs_data or not external:
+        return
+    absent = _missing_benchmarks(profile.data_dir, external)
+    if absent:
+        bad = [a.split(":", 1)[0] for a in absent]
+        folder = profile.data_dir or "DIR"
+        where = profile.data_dir or f"${DATA_ENV} (not set)"
+        raise BenchmarkError(
+            f"the {profile.name} profile needs the benchmarks {', '.join(external)} as folders "
+            f"<DIR>/{{{','.join(external)}}} in the AudioSep evaluation format "
+            f"(metadata CSV + mixture/segment WAV files) under {where}; missing: "
+            + "; ".join(absent)
+            + f". Fetch them with `eventsep download-data {' '.join(bad)} --out {folder}` "
+            f"(check with `eventsep check-data {folder}`)"
+            + ("" if profile.data_dir else f", then pass `--data {folder}` or set {DATA_ENV}")
+        )
+
+
+# --------------------------------------------------------------------------------- kernel
+@contextlib.contextmanager
+def kernel_for_interpreter(name: str = KERNEL_NAME) -> Iterator[str]:
+    """Provide a Jupyter kernelspec that runs the current interpreter; yield its name.
+
+    The spec is written to a temporary folder put first on ``JUPYTER_PATH`` for the duration, so
+    a fresh virtual environment needs no ``ipykernel install`` and the user's kernels are not
+    touched.
+
+    Raises
+    ------
+    ConfigError
+        When ``ipykernel`` is not installed in this interpreter.
+    """
+    try:
+        import ipykernel  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(
+            "running the notebooks needs ipykernel and papermill: pip install 'eventsep[notebooks]'"
+        ) from exc
+    old = os.environ.get("JUPYTER_PATH")
+    with tempfile.TemporaryDirectory(prefix="eventsep-kernel-") as tmp:
+        spec_dir = Path(tmp) / "kernels" / name
+        spec_dir.mkdir(parents=True)
+        spec = {
+            "argv": [
+                sys.executable,
+                "-m",
+                "ipykernel_launcher",
+                "-f",
+                "{connection_file}",
+            ],
+            "display_name": f"Python ({name})",
+            "language": "python",
+            "metadata": {"debugger": False},
+        }
+        (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
+        os.environ["JUPYTER_PATH"] = os.pathsep.join([tmp, *([old] if old else [])])
+        try:
+            yield name
+        finally:
+            if old is None:
+                os.environ.pop("JUPYTER_PATH", None)
+            else:
+                os.environ["JUPYTER_PATH"] = old
+
+
+# ----------------------------------------------------------------------------- provenance
+_PACKAGES = (
+    "eventsep",
+    "torch",
+    "numpy",
+    "scipy",
+    "transformers",
+    "diffusers",
+    "sentence-transformers",
+    "torchmetrics",
+    "pystoi",
+    "soundfile",
+    "soxr",
+    "julius",
+    "pandas",
+    "matplotlib",
+    "seaborn",
+    "papermill",
+    "nbformat",
+    "ipykernel",
+)
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", *args],
+            cwd=repo_root(),
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip()
+
+
+def _device_description(device: str) -> str:
+    try:
+        import torch
+
+        if device.startswith("cuda") and torch.cuda.is_available():
+            return torch.cuda.get_device_name(torch.device(device))
+        return f"{platform.processor() or platform.machine()} ({os.cpu_count()} logical CPUs)"
+    except (RuntimeError, AssertionError):  # pragma: no cover - description only
+        return device
+
+
+def provenance(profile: Profile) -> dict[str, Any]:
+    """Return the static part of a run's provenance record (no durations yet)."""
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    import torch
+
+    threads, cuda = torch.get_num_threads(), torch.version.cuda
+    return {
+        "profile": profile.name,
+        "models": profile.models,
+        "seed": profile.seed,
+        "device": profile.device,
+        "device_name": _device_description(profile.device),
+        "profile_settings": asdict(profile),
+        "protocols": {
+            name: {"description": p.description, "overrides": dict(p.overrides)}
+            for name, p in experiments.PROTOCOLS.items()
+        },
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty": None if status is None else bool(status),
+        "python": sys.version.split()[0],
+        "executable": sys.executable,
+        "platform": platform.platform(),
+        "torch_threads": threads,
+        "torch_cuda": cuda,
+        "packages": {name: _version(name) for name in _PACKAGES},
+        "started_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """Result of :func:`reproduce`.
+
+    Attributes
+    ----------
+    out_dir : Path
+        The run folder.
+    durations : dict of str to float
+        Seconds per notebook key.
+    outputs : tuple of Path
+        Every file the run produced and checked.
+    provenance_path : Path
+        The provenance JSON.
+    """
+
+    out_dir: Path
+    durations: dict[str, float]
+    outputs: tuple[Path, ...]
+    provenance_path: Path
+
+
+def _earlier_entries(path: Path, keys: set[str], profile: Profile) -> list[dict[str, Any]]:
+    """Entries of notebooks *not* re-run from an earlier provenance file of the same profile.
+
+    A partial run (``--only``) keeps the record of the other notebooks' outputs, each tagged with
+    the commit and start time of the run that made it.
+    """
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    old_models = old.get("models", old.get("profile_settings", {}).get("pipeline"))
+    if old.get("profile") != profile.name or old_models != profile.models:
+        return []
+    kept = []
+    for entry in [*old.get("notebooks", []), *old.get("earlier_notebooks", [])]:
+        if entry.get("key") in keys or entry.get("status") != "ok":
+            continue
+        if any(e.get("key") == entry.get("key") for e in kept):
+            continue
+        entry = dict(entry)
+        entry.setdefault("git_commit", old.get("git_commit"))
+        entry.setdefault("started_utc", old.get("started_utc"))
+        kept.append(entry)
+    return sorted(kept, key=lambda e: str(e.get("key")))
+
+
+def _check_outputs(spec: NotebookSpec, out_dir: Path) -> list[Path]:
+    files = [out_dir / rel for rel in spec.outputs]
+    bad = [str(p) for p in files if not p.is_file() or p.stat().st_size == 0]
+    if bad:
+        raise NotebookExecutionError(
+            f"notebook {spec.filename} finished but did not write: {', '.join(bad)}"
+        )
+    return files
+
+
+def _execute(
+    spec: NotebookSpec,
+    source: Path,
+    target: Path,
+    parameters: dict[str, Any],
+    kernel: str,
+    timeout: int | None,
+) -> None:
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        papermill.execute_notebook(
+            str(source),
+            str(target),
+            parameters=parameters,
+            kernel_name=kernel,
+            cwd=str(source.parent),
+            progress_bar=False,
+            request_save_on_cell_execute=True,
+            execution_timeout=timeout,
+        )
+    except PapermillExecutionError as exc:
+        raise NotebookExecutionError(
+            f"notebook {spec.filename} failed in cell {exc.exec_count}: {exc.ename}: "
+            f"{exc.evalue} (executed copy with the traceback: {target})"
+        ) from None
+
+
+def reproduce(
+    profile: Profile | str = "smoke",
+    *,
+    only: str | Sequence[str] | None = None,
+    out_dir: str | os.PathLike[str] | None = None,
+    notebooks: str | os.PathLike[str] | None = None,
+    timeout: int | None = None,
+    log: Callable[[str], None] = print,
+) -> RunRecord:
+    """Execute the numbered notebooks for ``profile`` and record provenance.
+
+    Parameters
+    ----------
+    profile : Profile or str
+        A profile or its name (``"smoke"`` / ``"paper"``).
+    only : str or sequence of str, optional
+        Notebook keys to run (``"02,03"``); default all, in order.
+    out_dir : path, optional
+        Run folder; default ``figures/runs/<profile>/``.
+    notebooks : path, optional
+        Folder with the source notebooks; default the repository's ``notebooks/``.
+    timeout : int, optional
+        Per-cell timeout in seconds (``None``: no limit).
+    log : callable
+        Receives one line per step.
+
+    Returns
+    -------
+    RunRecord
+
+    Raises
+    ------
+    WeightsNotFoundError, BenchmarkError, ConfigError
+        Before anything runs, when the profile cannot run.
+    NotebookExecutionError
+        When a notebook fails or does not write its outputs.
+    """
+    if isinstance(profile, str):
+        profile = get_profile(profile)
+    specs = select_notebooks(only)
+    source_dir = Path(notebooks) if notebooks is not None else notebooks_dir()
+    missing = [s.filename for s in specs if not (source_dir / s.filename).is_file()]
+    if missing:
+        raise ConfigError(f"notebooks not found in {source_dir}: {', '.join(missing)}")
+    check_profile(profile, specs)
+
+    out = Path(out_dir) if out_dir is not None else default_out_dir(profile.name)
+    out = out.resolve()
+    (out / "notebooks").mkdir(parents=True, exist_ok=True)
+    parameters = profile.parameters(out)
+    record = provenance(profile)
+    record["parameters"] = parameters
+    record["notebooks"] = []
+    earlier = _earlier_entries(out / "provenance.json", {spec.key for spec in specs}, profile)
+    if earlier:
+        record["earlier_notebooks"] = earlier
+    record["status"] = "running"
+    prov_path = out / "provenance.json"
+
+    from eventsep.core.io import write_json_atomic
+
+    durations: dict[str, float] = {}
+    produced: list[Path] = []
+    start = time.perf_counter()
+    log(f"eventsep reproduce: profile {profile.name}, {len(specs)} notebook(s) -> {out}")
+    with kernel_for_interpreter() as kernel:
+        for spec in specs:
+            target = out / "notebooks" / spec.filename
+            log(f"[{spec.key}] {spec.title} ...")
+            t0 = time.perf_counter()
+            entry: dict[str, Any] = {"key": spec.key, "notebook": spec.filename}
+            try:
+                _execute(
+                    spec,
+                    source_dir / spec.filename,
+                    target,
+                    parameters,
+                    kernel,
+                    timeout,
+                )
+                files = _check_outputs(spec, out)
+            except BaseException as exc:
+                entry.update(status="failed", seconds=round(time.perf_counter() - t0, 2))
+                entry["error"] = str(exc) or type(exc).__name__
+                record["notebooks"].append(entry)
+                record["status"] = "failed"
+                record["total_seconds"] = round(time.perf_counter() - start, 2)
+                write_json_atomic(prov_path, record, default=str)
+                raise
+            seconds = time.perf_counter() - t0
+            durations[spec.key] = seconds
+            produced += [*files, target]
+            entry.update(
+                status="ok",
+                seconds=round(seconds, 2),
+                executed_copy=str(target.relative_to(out)),
+                outputs=[
+                    {"path": str(p.relative_to(out)), "bytes": p.stat().st_size} for p in files
+                ],
+            )
+            record["notebooks"].append(entry)
+            record["total_seconds"] = round(time.perf_counter() - start, 2)
+            write_json_atomic(prov_path, record, default=str)
+            log(f"[{spec.key}] done in {seconds:.1f} s")
+    record["status"] = "ok"
+    record["total_seconds"] = round(time.perf_counter() - start, 2)
+    record["finished_utc"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    write_json_atomic(prov_path, record, default=str)
+    log(f"all done in {record['total_seconds']:.1f} s; provenance: {prov_path}")
+    return RunRecord(
+        out_dir=out,
+        durations=durations,
+        outputs=tuple(produced),
+        provenance_path=prov_path,
+    )
