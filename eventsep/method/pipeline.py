@@ -229,6 +229,7 @@ class EventSep:
         cls,
         name: str | os.PathLike = "paper",
         *,
+        cache_dir: str | os.PathLike | None = None,
         device: str | torch.device | None = None,
         config: EventSepConfig | None = None,
         seed: int = 0,
@@ -245,6 +246,10 @@ class EventSep:
             A folder: used as the checkpoint cache (``<folder>/<checkpoint-name>/<file>``, as
             ``eventsep download`` lays it out) for the paper models; an optional
             ``eventsep_config.json`` in it overrides config defaults.
+        cache_dir : str or path, optional
+            The checkpoint cache of a named model set (default ``$EVENTSEP_CACHE``, else the user
+            cache folder); a folder given as ``name`` is its own. The process environment is
+            never changed, so pipelines from two folders can be built at the same time.
         device : str or torch.device, optional
             Where to put the models (default CPU).
         config : EventSepConfig, optional
@@ -266,6 +271,7 @@ class EventSep:
             load_detector,
             load_flowsep,
             resolve,
+            sentence_encoder,
         )
 
         _, folder = resolve(name)
@@ -281,17 +287,16 @@ class EventSep:
                 config = EventSepConfig().replace(**values)
         config = config or EventSepConfig()
 
-        audiosep = load_audiosep(name, seed=seed)
-        flowsep = load_flowsep(name, seed=seed)
+        audiosep = load_audiosep(name, seed=seed, cache_dir=cache_dir)
+        flowsep = load_flowsep(name, seed=seed, cache_dir=cache_dir)
         # the configured head now, the other one only when a call asks for it
-        load = functools.partial(load_detector, name, seed=seed)
+        load = functools.partial(load_detector, name, seed=seed, cache_dir=cache_dir)
         detectors = {
             head: load(head) if head == config.sed_head else functools.partial(load, head)
             for head in SED_HEADS
         }
-        pipe = cls(
-            PromptMapper(), detectors, audiosep, flowsep, config=config, models=canonical(name)
-        )
+        mapper = PromptMapper(encoder=sentence_encoder(name, cache_dir=cache_dir))
+        pipe = cls(mapper, detectors, audiosep, flowsep, config=config, models=canonical(name))
         return pipe.to(device) if device is not None else pipe
 
     def _modules(self) -> list[torch.nn.Module]:

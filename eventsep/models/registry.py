@@ -15,22 +15,32 @@ a folder
 Not to be confused with a reproduction *run profile* (``smoke`` | ``paper``,
 :mod:`eventsep.paper.reproduce`), which picks a model set, benchmarks and settings.
 
-Each component's ``from_pretrained`` reads the catalogue names it loads from :data:`PAPER`; the
-files a set needs (``eventsep download --models``, the check before ``eventsep reproduce``) are
-derived from the same declaration by :meth:`ModelSet.files`.
+Components know nothing of the catalogue: each ``from_pretrained`` takes the files it loads. The
+loaders here (:func:`load_detector`, :func:`load_audiosep`, :func:`load_flowsep`,
+:func:`load_clap_scorer`, and :func:`sentence_encoder` for the prompt mapper) look the set's
+catalogue names up in a cache folder and hand the paths down. Every loader takes
+``cache_dir=None`` (``None``: :func:`eventsep.models.hub.cache_dir`; a folder given as ``models``
+is its own cache folder); none changes the process environment, so two sets from two folders can
+load at the same time in two threads. The files a set needs (``eventsep download --models``, the
+check before ``eventsep reproduce``) are derived from the same declaration by
+:meth:`ModelSet.files`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from eventsep.core.errors import ConfigError
+from eventsep.core.errors import ConfigError, WeightsNotFoundError
+from eventsep.models import hub
+from eventsep.models.clap.scorer import ClapScorer, check_clap_protocol
+from eventsep.models.sed import Cnn14SED, check_head
+from eventsep.models.separators import flowsep
+from eventsep.models.separators.audiosep import AudioSepSeparator
 
 __all__ = [
     "MODEL_SETS",
@@ -42,8 +52,9 @@ __all__ = [
     "MapperFiles",
     "MetricFiles",
     "ModelSet",
-    "cache_folder",
+    "cache_of",
     "canonical",
+    "converted_flowsep",
     "load_clap_scorer",
     "load_audiosep",
     "load_detector",
@@ -51,6 +62,7 @@ __all__ = [
     "missing_files",
     "required_files",
     "resolve",
+    "sentence_encoder",
 ]
 
 
@@ -81,8 +93,6 @@ class DetectorFiles(_Role):
 
     def for_head(self, head: str) -> str:
         """The catalogue name of ``head`` (``"att"`` or ``"max"``)."""
-        from eventsep.models.sed import check_head
-
         return self.att if check_head(head) == "att" else self.max
 
 
@@ -168,8 +178,6 @@ class MetricFiles(_Role):
         ConfigError
             Unknown protocol.
         """
-        from eventsep.models.clap.scorer import check_clap_protocol
-
         if check_clap_protocol(protocol) == "corrected":
             return (self.clap, self.tokenizer)
         return (self.clap_fusion, self.clap_audioset, self.tokenizer)
@@ -218,8 +226,6 @@ class ModelSet:
         protocols), without the fallbacks (:attr:`eventsep.models.hub.Checkpoint.fallback`), which
         are
         fetched only when needed."""
-        from eventsep.models import hub
-
         extra = self.metrics.names() if self.metrics is not None else ()
         names = _unique((*self.pipeline_files(), *extra))
         return tuple(n for n in names if not hub.entry(n).fallback)
@@ -262,7 +268,7 @@ MODEL_SETS: Mapping[str, ModelSet] = MappingProxyType(
 )
 #: Names a model set can be given by (besides a folder).
 MODEL_SET_NAMES: tuple[str, ...] = tuple(MODEL_SETS)
-#: The set each component's ``from_pretrained`` reads its catalogue names from.
+#: The published set (also what a folder given as a model set holds).
 PAPER: ModelSet = MODEL_SETS["paper"]
 
 
@@ -305,21 +311,22 @@ def canonical(models: str | os.PathLike[str]) -> str:
     return os.fspath(models) if folder is None else str(folder.resolve())
 
 
-@contextlib.contextmanager
-def cache_folder(folder: str | os.PathLike[str] | None) -> Iterator[None]:
-    """Point ``EVENTSEP_CACHE`` at ``folder`` for the duration (no-op for ``None``)."""
+def _where(models: str | os.PathLike[str], cache_dir: hub.CacheDir) -> tuple[ModelSet, Path | None]:
+    """The set named by ``models`` and the cache folder to read it from (``None``: default).
+
+    Raises
+    ------
+    ConfigError
+        As :func:`resolve`, or ``models`` is a folder and ``cache_dir`` names another one.
+    """
+    model_set, folder = resolve(models)
     if folder is None:
-        yield
-        return
-    old = os.environ.get("EVENTSEP_CACHE")
-    os.environ["EVENTSEP_CACHE"] = os.fspath(folder)
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("EVENTSEP_CACHE", None)
-        else:
-            os.environ["EVENTSEP_CACHE"] = old
+        return model_set, None if cache_dir is None else Path(cache_dir).expanduser()
+    if cache_dir is not None and Path(cache_dir).expanduser().resolve() != folder.resolve():
+        raise ConfigError(
+            f"the model folder {folder} is its own cache; drop cache_dir={os.fspath(cache_dir)!r}"
+        )
+    return model_set, folder
 
 
 def required_files(models: str | os.PathLike[str]) -> tuple[str, ...]:
@@ -327,24 +334,54 @@ def required_files(models: str | os.PathLike[str]) -> tuple[str, ...]:
     return resolve(models)[0].files()
 
 
-def missing_files(models: str | os.PathLike[str]) -> list[str]:
-    """Catalogue names of ``models`` not present where the set is read from (no download)."""
-    from eventsep.models import hub
+def missing_files(models: str | os.PathLike[str], *, cache_dir: hub.CacheDir = None) -> list[str]:
+    """Catalogue names of ``models`` not present where the set is read from (no download).
 
-    model_set, folder = resolve(models)
-    with cache_folder(folder):
-        return [name for name in model_set.files() if not hub.is_cached(name)]
+    ``cache_dir`` is the cache folder of a named set (default:
+    :func:`eventsep.models.hub.cache_dir`); a folder given as ``models`` is its own.
+    """
+    model_set, root = _where(models, cache_dir)
+    return [name for name in model_set.files() if not hub.is_cached(name, root)]
+
+
+def cache_of(models: str | os.PathLike[str], *, cache_dir: hub.CacheDir = None) -> Path:
+    """The cache folder ``models`` is read from (and downloaded into).
+
+    Raises
+    ------
+    ConfigError
+        As :func:`resolve`.
+    """
+    return hub.cache_dir(_where(models, cache_dir)[1])
 
 
 # -------------------------------------------------------------------------------- loading
+def _to(model: Any, device: str | Any | None) -> Any:
+    return model.to(device) if device is not None else model
+
+
 def load_detector(
     models: str | os.PathLike[str],
     head: str = "att",
     *,
     seed: int = 0,
     device: str | Any | None = None,
-) -> Any:
+    cache_dir: hub.CacheDir = None,
+) -> Cnn14SED:
     """The Cnn14 detector of ``models`` (a :class:`eventsep.models.sed.Cnn14SED`).
+
+    Parameters
+    ----------
+    models : str or path
+        A model set name or folder (:func:`resolve`).
+    head : {"att", "max"}
+        Decision-level head.
+    seed : int
+        Seed of the random weights of a random set.
+    device : str or torch.device, optional
+        Where to put the model.
+    cache_dir : str or path, optional
+        Cache folder of a named set (default :func:`eventsep.models.hub.cache_dir`).
 
     Raises
     ------
@@ -353,58 +390,114 @@ def load_detector(
     WeightsNotFoundError
         The checkpoint is missing and cannot be downloaded.
     """
-    from eventsep.models.sed import Cnn14SED
-
-    return _load(
-        models,
-        lambda: Cnn14SED.tiny_random(head=head, seed=seed),
-        lambda: Cnn14SED.from_pretrained(head=head),
-        device,
-    )
+    check_head(head)
+    model_set, root = _where(models, cache_dir)
+    if model_set.detector is None:
+        return _to(Cnn14SED.tiny_random(head=head, seed=seed), device)
+    path = hub.get(model_set.detector.for_head(head), cache_dir=root)
+    return Cnn14SED.from_pretrained(path, head=head, device=device)
 
 
 def load_audiosep(
-    models: str | os.PathLike[str], *, seed: int = 0, device: str | Any | None = None
-) -> Any:
-    """The AudioSep separator of ``models`` (errors as :func:`load_detector`)."""
-    from eventsep.models.separators.audiosep import AudioSepSeparator
+    models: str | os.PathLike[str],
+    *,
+    seed: int = 0,
+    device: str | Any | None = None,
+    cache_dir: hub.CacheDir = None,
+) -> AudioSepSeparator:
+    """The AudioSep separator of ``models`` (parameters and errors as :func:`load_detector`)."""
+    model_set, root = _where(models, cache_dir)
+    if model_set.audiosep is None:
+        return _to(AudioSepSeparator.tiny_random(seed=seed), device)
+    files = model_set.audiosep
+    checkpoint = hub.get(files.checkpoint, cache_dir=root)
+    tokenizer = hub.get(files.tokenizer, cache_dir=root)
+    return AudioSepSeparator.from_pretrained(checkpoint, tokenizer, device=device)
 
-    return _load(
-        models,
-        lambda: AudioSepSeparator.tiny_random(seed=seed),
-        AudioSepSeparator.from_pretrained,
-        device,
-    )
+
+def _fallback(name: str, root: Path | None) -> Path:
+    """Where a fallback checkpoint is: verified when present, else the path it would have (it is
+    only read when the flow checkpoint lacks its copy; never downloaded just in case)."""
+    if hub.is_cached(name, root):
+        return hub.get(name, cache_dir=root)
+    return hub.local_path(name, root)
+
+
+def converted_flowsep(
+    models: str | os.PathLike[str],
+    *,
+    use_ema: bool = True,
+    cache_dir: hub.CacheDir = None,
+) -> Path:
+    """The converted FlowSep safetensors file of ``models``, converted on first use.
+
+    It lives in ``<cache>/converted/`` (:func:`eventsep.models.separators.flowsep.converted_name`);
+    when absent it is made by :func:`eventsep.models.separators.flowsep.convert_flowsep` from the
+    set's flow checkpoint (plus the VAE and BigVGAN fallbacks where that checkpoint lacks them)
+    and FLAN-T5 config.
+
+    Raises
+    ------
+    ConfigError
+        Unknown model set, or a random one (it has no FlowSep file).
+    WeightsNotFoundError
+        A checkpoint the conversion needs is missing and cannot be downloaded.
+    """
+    model_set, root = _where(models, cache_dir)
+    files = model_set.flowsep
+    if files is None:
+        raise ConfigError(f"the model set {model_set.name!r} has no FlowSep checkpoint")
+    target = hub.cache_dir(root) / "converted" / flowsep.converted_name(use_ema=use_ema)
+    if not target.is_file():
+        flowsep.convert_flowsep(
+            target,
+            checkpoint=hub.get(files.checkpoint, cache_dir=root),
+            vae=_fallback(files.vae, root),
+            vocoder=_fallback(files.vocoder, root),
+            text_encoder=hub.get(files.text_encoder, cache_dir=root),
+            use_ema=use_ema,
+        )
+    return target
 
 
 def load_flowsep(
-    models: str | os.PathLike[str], *, seed: int = 0, device: str | Any | None = None
-) -> Any:
-    """The FlowSep separator of ``models`` (errors as :func:`load_detector`)."""
-    from eventsep.models.separators.flowsep import FlowSepSeparator
-
-    return _load(
-        models,
-        lambda: FlowSepSeparator.tiny_random(seed=seed),
-        FlowSepSeparator.from_pretrained,
-        device,
-    )
-
-
-def _load(
     models: str | os.PathLike[str],
-    random: Callable[[], Any],
-    pretrained: Callable[[], Any],
-    device: str | Any | None,
+    *,
+    seed: int = 0,
+    device: str | Any | None = None,
+    cache_dir: hub.CacheDir = None,
+    use_ema: bool = True,
 ) -> Any:
-    """``random()`` for a random model set, else ``pretrained()`` read from the set's cache."""
-    model_set, folder = resolve(models)
-    if model_set.random:
-        model = random()
-    else:
-        with cache_folder(folder):
-            model = pretrained()
-    return model.to(device) if device is not None else model
+    """The FlowSep separator of ``models`` (a
+    :class:`eventsep.models.separators.flowsep.FlowSepSeparator`; parameters and errors as
+    :func:`load_detector`; ``use_ema``: the EMA weights, as released)."""
+    model_set, root = _where(models, cache_dir)
+    if model_set.flowsep is None:
+        return _to(flowsep.FlowSepSeparator.tiny_random(seed=seed), device)
+    weights = converted_flowsep(models, use_ema=use_ema, cache_dir=cache_dir)
+    text_encoder = hub.get(model_set.flowsep.text_encoder, cache_dir=root)
+    return flowsep.FlowSepSeparator.from_pretrained(weights, text_encoder, device=device)
+
+
+def sentence_encoder(
+    models: str | os.PathLike[str], *, cache_dir: hub.CacheDir = None
+) -> Path | None:
+    """The prompt mapper's sentence-encoder folder for ``models``
+    (:class:`eventsep.method.mapping.PromptMapper`'s ``encoder``).
+
+    The bundling package's copy when installed, else the cache's (downloaded when online);
+    ``None`` when neither has it (the mapper then asks Hugging Face by id).
+
+    Raises
+    ------
+    ConfigError
+        As :func:`resolve`.
+    """
+    model_set, root = _where(models, cache_dir)
+    try:
+        return hub.get(model_set.mapper.sentence_encoder, cache_dir=root)
+    except WeightsNotFoundError:
+        return None
 
 
 def load_clap_scorer(
@@ -412,7 +505,8 @@ def load_clap_scorer(
     *,
     protocol: str = "corrected",
     device: str | Any | None = None,
-) -> Any:
+    cache_dir: hub.CacheDir = None,
+) -> ClapScorer:
     """The CLAP scorer of the metrics for ``models`` under ``protocol``.
 
     Returns an :class:`eventsep.models.clap.scorer.ClapScorer` with ``score(estimate, prompt,
@@ -423,6 +517,7 @@ def load_clap_scorer(
     resampled to 48 kHz. ``"authors"``: CLAPScore with 630k-fusion-best, CLAPScore-A with
     630k-audioset-best, the 32 kHz samples read as 48 kHz and repeat-padded to 10 s. For
     ``"tiny-random"``: tiny seeded CLAPs with the same structure choices, offline.
+    ``cache_dir`` as :func:`load_detector`.
 
     Raises
     ------
@@ -431,11 +526,14 @@ def load_clap_scorer(
     WeightsNotFoundError
         A CLAP checkpoint is missing and cannot be downloaded.
     """
-    from eventsep.models.clap.scorer import ClapScorer, check_clap_protocol
-
     check_clap_protocol(protocol)
-    model_set, folder = resolve(models)
+    model_set, root = _where(models, cache_dir)
     if model_set.metrics is None:
         return ClapScorer.tiny_random(device=device, protocol=protocol)
-    with cache_folder(folder):
-        return ClapScorer.from_pretrained(protocol=protocol, device=device)
+    *claps, tokenizer = (
+        hub.get(name, cache_dir=root) for name in model_set.metrics.for_protocol(protocol)
+    )
+    model_a = claps[1] if len(claps) > 1 else None
+    return ClapScorer.from_pretrained(
+        claps[0], tokenizer, model_a=model_a, protocol=protocol, device=device
+    )

@@ -41,19 +41,39 @@ whole input at once (up to float rounding) while memory stays bounded by the win
 
 from __future__ import annotations
 
-import dataclasses
 import math
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from eventsep.core.dsp import slaney_mel_filterbank
 from eventsep.core.errors import CheckpointMismatchError, ConfigError, EmptyAudioError
 from eventsep.core.precision import float32_region
 from eventsep.core.seeding import InitScheme, seeded_init_
+from eventsep.models.sed_events import (
+    Activity,
+    Event,
+    class_activity,
+    event_timeline,
+    top_classes,
+)
+from eventsep.models.sed_frontend import (
+    FRAMES_PER_SECOND,
+    HOP_LENGTH,
+    N_FFT,
+    N_MELS,
+    NUM_CLASSES,
+    SAMPLE_RATE,
+    TIME_POOL,
+    _frames_slice,
+    log_mel,
+    mel_filterbank,
+    num_frames,
+)
 
 __all__ = [
     "HEADS",
@@ -62,6 +82,8 @@ __all__ = [
     "HOP_LENGTH",
     "N_FFT",
     "FRAMES_PER_SECOND",
+    "NUM_CLASSES",
+    "N_MELS",
     "CHUNK_FRAMES",
     "CONTEXT_FRAMES",
     "FRONT_END_KEYS",
@@ -77,16 +99,6 @@ __all__ = [
     "RANDOM_INIT",
 ]
 
-SAMPLE_RATE = 32000
-N_FFT = 1024
-HOP_LENGTH = 320
-N_MELS = 64
-F_MIN = 50.0
-F_MAX = 14000.0
-NUM_CLASSES = 527
-FRAMES_PER_SECOND = SAMPLE_RATE // HOP_LENGTH  # 100
-TIME_POOL = 32  # the CNN pools time by 2**5
-AMIN = 1e-10
 #: frames per processing window (a multiple of 32)
 CHUNK_FRAMES = 2048
 #: context frames on each side of a window (a multiple of 32, above the receptive field of ~220)
@@ -112,91 +124,6 @@ def check_head(head: str) -> str:
     if head not in HEADS:
         raise ConfigError(f"unknown SED head {head!r}; use one of {', '.join(HEADS)}")
     return head
-
-
-def mel_filterbank(
-    sample_rate: int = SAMPLE_RATE,
-    n_fft: int = N_FFT,
-    n_mels: int = N_MELS,
-    fmin: float = F_MIN,
-    fmax: float = F_MAX,
-) -> np.ndarray:
-    """Slaney-style triangular mel filterbank with slaney area normalisation.
-
-    Same definition as ``librosa.filters.mel(htk=False, norm="slaney")``: band edges equally
-    spaced on the slaney mel scale (linear below 1 kHz, logarithmic above), each triangle scaled
-    by ``2 / (upper_hz - lower_hz)``.
-
-    Parameters
-    ----------
-    sample_rate : int
-        Sample rate in Hz.
-    n_fft : int
-        FFT size; the filterbank covers ``n_fft // 2 + 1`` bins from 0 to ``sample_rate / 2``.
-    n_mels : int
-        Number of mel bands.
-    fmin, fmax : float
-        Lowest and highest band edge in Hz.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(n_fft // 2 + 1, n_mels)`` float32 weights (bins by bands), ready for ``power @ W``.
-    """
-    return np.ascontiguousarray(slaney_mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax).T)
-
-
-def num_frames(num_samples: int, hop_length: int = HOP_LENGTH) -> int:
-    """Number of centred STFT frames (and detector output rows) for ``num_samples`` samples."""
-    return 1 + int(num_samples) // hop_length
-
-
-def _frames_slice(waveform: torch.Tensor, start: int, stop: int) -> torch.Tensor:
-    """Samples that frames ``start..stop-1`` of the centred STFT see, reflect-padded at the edges.
-
-    ``waveform`` is ``(batch, samples)``; the result is ``(batch, (stop-start-1)*hop + n_fft)``.
-    """
-    half = N_FFT // 2
-    n = waveform.shape[-1]
-    lo = start * HOP_LENGTH - half
-    hi = (stop - 1) * HOP_LENGTH + half
-    piece = waveform[:, max(lo, 0) : min(hi, n)]
-    pad_left, pad_right = max(0, -lo), max(0, hi - n)
-    if pad_left or pad_right:
-        piece = F.pad(piece[:, None, :], (pad_left, pad_right), mode="reflect")[:, 0, :]
-    return piece
-
-
-def log_mel(waveform: torch.Tensor, melw: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
-    """Log-mel power spectrogram of already padded audio (no centring inside).
-
-    Parameters
-    ----------
-    waveform : torch.Tensor
-        ``(batch, samples)`` audio, padded so that frame ``i`` is
-        ``waveform[:, i*320 : i*320 + 1024]``.
-    melw : torch.Tensor
-        ``(513, 64)`` mel filterbank.
-    window : torch.Tensor
-        ``(1024,)`` periodic Hann window.
-
-    Returns
-    -------
-    torch.Tensor
-        ``(batch, frames, 64)`` log-mel power in dB (``10 log10(max(mel, 1e-10))``, ref 1).
-    """
-    spec = torch.stft(
-        waveform,
-        n_fft=N_FFT,
-        hop_length=HOP_LENGTH,
-        win_length=N_FFT,
-        window=window,
-        center=False,
-        return_complex=True,
-    )
-    power = spec.real.square() + spec.imag.square()  # (batch, bins, frames)
-    mel = torch.matmul(power.transpose(1, 2), melw)
-    return 10.0 * torch.log10(torch.clamp(mel, min=AMIN))
 
 
 # ------------------------------------------------------------------------------ the network
@@ -231,29 +158,6 @@ class _AttBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.cla(x))  # (batch, classes, segments)
-
-
-@dataclasses.dataclass(frozen=True)
-class Event:
-    """One contiguous stretch of activity of one class.
-
-    Attributes
-    ----------
-    label : str
-        AudioSet display name.
-    index : int
-        Class index (0-526).
-    onset, offset : float
-        Start and end in seconds (``offset`` exclusive: end of the last active frame).
-    peak : float
-        Highest frame probability inside the event.
-    """
-
-    label: str
-    index: int
-    onset: float
-    offset: float
-    peak: float
 
 
 class Cnn14SED(nn.Module):
@@ -378,25 +282,31 @@ class Cnn14SED(nn.Module):
 
     @classmethod
     def from_pretrained(
-        cls, head: str = "att", device: str | torch.device | None = None
+        cls,
+        path: str | os.PathLike[str],
+        head: str = "att",
+        device: str | torch.device | None = None,
     ) -> Cnn14SED:
-        """Load the published checkpoint from the eventsep cache (downloaded when online).
+        """Load a PANNs checkpoint file (its ``"model"`` state dict) strictly.
 
-        ``head="max"`` loads ``Cnn14_DecisionLevelMax_mAP=0.385.pth`` (catalogue name
-        ``pann-cnn14-max``), ``head="att"`` ``Cnn14_DecisionLevelAtt_mAP=0.425.pth``
-        (``pann-cnn14-att``).
+        Parameters
+        ----------
+        path : str or path
+            The published ``Cnn14_DecisionLevelAtt_mAP=0.425.pth`` for ``head="att"``
+            (catalogue name ``pann-cnn14-att``) or ``Cnn14_DecisionLevelMax_mAP=0.385.pth`` for
+            ``head="max"`` (``pann-cnn14-max``), hash-checked by the caller
+            (:func:`eventsep.models.registry.load_detector` gets it from the cache).
+        head : {"att", "max"}
+            The decision-level head the file holds.
+        device : str or torch.device, optional
+            Where to put the model (default CPU).
 
         Raises
         ------
-        WeightsNotFoundError
-            Offline and the checkpoint is not cached.
         CheckpointMismatchError
             The file does not hold the expected keys.
         """
-        from eventsep.models import hub
-        from eventsep.models.registry import PAPER
-
-        path = hub.get(PAPER.detector.for_head(head))
+        path = Path(path)
         try:
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
         except Exception:  # older pickles with numpy scalars; the file is hash-checked by hub
@@ -536,103 +446,3 @@ def _random_value(key: str, ref: torch.Tensor, gen: torch.Generator) -> torch.Te
 RANDOM_INIT = InitScheme(_random_value)
 """Seeded random weights of :class:`Cnn14SED` (every state-dict entry, in state-dict order),
 used by :meth:`Cnn14SED.tiny_random` and the reference-equivalence checks."""
-
-
-def event_timeline(
-    probs: torch.Tensor | np.ndarray,
-    labels: Sequence[str],
-    threshold: float = 0.3,
-    frames_per_second: float = FRAMES_PER_SECOND,
-    classes: Sequence[int] | None = None,
-    min_duration: float = 0.0,
-) -> list[Event]:
-    """Turn frame probabilities into events: runs of frames with ``p >= threshold``.
-
-    Parameters
-    ----------
-    probs : torch.Tensor or numpy.ndarray
-        ``(frames, classes)`` probabilities.
-    labels : sequence of str
-        Class names, ``len(labels) == classes``.
-    threshold : float
-        Activity threshold in [0, 1].
-    frames_per_second : float
-        Frame rate; frame ``i`` spans ``[i, i + 1) / frames_per_second`` seconds.
-    classes : sequence of int, optional
-        Only these class indices (default: all).
-    min_duration : float
-        Drop events shorter than this many seconds.
-
-    Returns
-    -------
-    list of Event
-        Sorted by onset, then by descending peak.
-    """
-    p = probs.detach().cpu().numpy() if isinstance(probs, torch.Tensor) else np.asarray(probs)
-    if p.ndim != 2:
-        raise ConfigError(f"expected (frames, classes) probabilities, got shape {p.shape}")
-    idx = range(p.shape[1]) if classes is None else classes
-    events: list[Event] = []
-    for c in idx:
-        active = np.concatenate([[False], p[:, c] >= threshold, [False]])
-        edges = np.flatnonzero(np.diff(active.astype(np.int8)))
-        for on, off in zip(edges[::2], edges[1::2], strict=True):
-            onset, offset = on / frames_per_second, off / frames_per_second
-            if offset - onset < min_duration:
-                continue
-            peak = float(p[on:off, c].max())
-            events.append(Event(str(labels[c]), int(c), float(onset), float(offset), peak))
-    events.sort(key=lambda e: (e.onset, -e.peak))
-    return events
-
-
-def top_classes(probs: torch.Tensor | np.ndarray, k: int = 10) -> list[int]:
-    """Indices of the ``k`` classes with the highest peak frame probability, highest first.
-
-    ``probs`` is ``(frames, classes)``.
-    """
-    p = probs.detach().cpu().numpy() if isinstance(probs, torch.Tensor) else np.asarray(probs)
-    if p.ndim != 2:
-        raise ConfigError(f"expected (frames, classes) probabilities, got shape {p.shape}")
-    peak = p.max(axis=0)
-    order = np.argsort(-peak, kind="stable")
-    return [int(i) for i in order[: max(0, int(k))]]
-
-
-@dataclasses.dataclass(frozen=True)
-class Activity:
-    """Activity of a set of classes (e.g. the classes a prompt maps to), combined by max.
-
-    Attributes
-    ----------
-    peak : float
-        Highest combined frame probability.
-    active_seconds : float
-        Time with combined probability ``>= threshold``, in seconds.
-    events : tuple of (float, float, float)
-        ``(onset s, offset s, peak)`` for each active stretch.
-    """
-
-    peak: float
-    active_seconds: float
-    events: tuple[tuple[float, float, float], ...]
-
-
-def class_activity(
-    probs: torch.Tensor | np.ndarray,
-    indices: Sequence[int],
-    threshold: float = 0.3,
-    frames_per_second: float = FRAMES_PER_SECOND,
-) -> Activity:
-    """Where any of ``indices`` is active: frame-wise max over the classes, then thresholded.
-
-    ``probs`` is ``(frames, classes)``.
-    """
-    p = probs.detach().cpu().numpy() if isinstance(probs, torch.Tensor) else np.asarray(probs)
-    if p.ndim != 2 or len(indices) == 0:
-        raise ConfigError("need (frames, classes) probabilities and at least one class index")
-    curve = p[:, list(indices)].max(axis=1)[:, None]
-    events = event_timeline(curve, ["target"], threshold, frames_per_second)
-    active = float((curve >= threshold).sum() / frames_per_second)
-    spans = tuple((e.onset, e.offset, e.peak) for e in events)
-    return Activity(float(curve.max()), active, spans)

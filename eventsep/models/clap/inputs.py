@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import torch
 
+from eventsep.core.audio import resample
 from eventsep.core.errors import AudioError
 
 __all__ = [
@@ -80,8 +81,6 @@ def corrected_windows(
     weight : Tensor, shape (n_windows,), float32
         Window length / 480,000 (the averaging weight).
     """
-    from eventsep.core.audio import resample
-
     x = x.float()
     if sample_rate != CLAP_SAMPLE_RATE:
         x = resample(x, int(sample_rate), CLAP_SAMPLE_RATE)

@@ -41,6 +41,7 @@ from typing import Any
 import torch
 
 from eventsep.core.errors import CheckpointMismatchError
+from eventsep.models.clap.model import LaionClap, clap_config
 
 __all__ = ["UNUSED_PREFIXES", "load_laion_checkpoint", "map_laion_state", "read_laion_state"]
 
@@ -202,8 +203,6 @@ def read_laion_state(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
 def load_laion_checkpoint(path: str | os.PathLike[str], kind: str, *, fusion: bool) -> Any:
     """Build a :class:`~eventsep.models.clap.model.LaionClap` of ``kind`` and load ``path``
     strictly."""
-    from eventsep.models.clap.model import LaionClap, clap_config
-
     model = LaionClap(clap_config(kind, fusion=fusion))
     load_laion_state(model, read_laion_state(path))
     return model.eval()

@@ -8,13 +8,18 @@ they use and in how the audio reaches the encoder (:mod:`eventsep.models.clap.in
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 
 from eventsep.core.audio import ArrayLike, as_float64, paired_float64
-from eventsep.core.errors import AudioError
+from eventsep.core.errors import AudioError, ConfigError
+from eventsep.models.clap.inputs import authors_input, corrected_windows
+from eventsep.models.clap.keys import load_laion_checkpoint
+from eventsep.models.clap.model import LaionClap
+from eventsep.models.tiny import tiny_tokenizer
 
 __all__ = [
     "CLAP_MAX_TOKENS",
@@ -43,8 +48,6 @@ def check_clap_protocol(protocol: str) -> str:
     ConfigError
         Any other name.
     """
-    from eventsep.core.errors import ConfigError
-
     if protocol not in CLAP_PROTOCOLS:
         raise ConfigError(
             f"unknown CLAP protocol {protocol!r}; use one of {', '.join(CLAP_PROTOCOLS)}"
@@ -97,32 +100,47 @@ class ClapScorer:
     # ---------------------------------------------------------- builders
     @classmethod
     def from_pretrained(
-        cls, protocol: str = "corrected", device: str | torch.device | None = None
+        cls,
+        model: str | os.PathLike[str],
+        tokenizer: str | os.PathLike[str],
+        *,
+        model_a: str | os.PathLike[str] | None = None,
+        protocol: str = "corrected",
+        device: str | torch.device | None = None,
     ) -> ClapScorer:
-        """The real scorer of ``protocol``, from the cache (:data:`eventsep.models.registry.PAPER`).
+        """The real scorer of ``protocol`` from its files (hash-checked by the caller:
+        :func:`eventsep.models.registry.load_clap_scorer` gets them from the cache).
+
+        Parameters
+        ----------
+        model : str or path
+            LAION-CLAP ``.pt`` of CLAPScore: music_speech_audioset 89.98 (HTSAT-base, unfused)
+            for ``"corrected"``, 630k-fusion-best (fused HTSAT-tiny) for ``"authors"``.
+        tokenizer : str or path
+            The ``roberta-base`` tokenizer folder.
+        model_a : str or path, optional
+            LAION-CLAP ``.pt`` of CLAPScore-A: 630k-audioset-best (HTSAT-tiny, unfused), required
+            for ``"authors"``; ``"corrected"`` scores both with ``model`` (must be ``None``).
+        protocol : {"corrected", "authors"}
+        device : str or torch.device, optional
 
         Raises
         ------
-        WeightsNotFoundError
-            A checkpoint is missing and cannot be downloaded.
-        HashMismatchError
-            A cached file does not match its catalogued hash (checked before it is read).
+        ConfigError
+            Unknown protocol, or ``model_a`` given (``"corrected"``) or missing (``"authors"``).
         """
         from transformers import AutoTokenizer
 
-        from eventsep.models import hub
-        from eventsep.models.clap import load_laion_checkpoint
-        from eventsep.models.registry import PAPER
-
         check_clap_protocol(protocol)
-        files = PAPER.metrics
+        if (model_a is None) != (protocol == "corrected"):
+            need = "no model_a" if protocol == "corrected" else "model_a (630k-audioset-best)"
+            raise ConfigError(f"the {protocol!r} CLAP scorer takes {need}")
+        tok = AutoTokenizer.from_pretrained(os.fspath(tokenizer))
         if protocol == "corrected":
-            model = load_laion_checkpoint(hub.get(files.clap), "htsat-base", fusion=False)
-            tok = AutoTokenizer.from_pretrained(str(hub.get(files.tokenizer)))
-            return cls(model, tok, protocol=protocol, device=device)
-        fused = load_laion_checkpoint(hub.get(files.clap_fusion), "htsat-tiny", fusion=True)
-        plain = load_laion_checkpoint(hub.get(files.clap_audioset), "htsat-tiny", fusion=False)
-        tok = AutoTokenizer.from_pretrained(str(hub.get(files.tokenizer)))
+            clap = load_laion_checkpoint(model, "htsat-base", fusion=False)
+            return cls(clap, tok, protocol=protocol, device=device)
+        fused = load_laion_checkpoint(model, "htsat-tiny", fusion=True)
+        plain = load_laion_checkpoint(model_a, "htsat-tiny", fusion=False)
         return cls(fused, tok, model_a=plain, protocol=protocol, device=device)
 
     @classmethod
@@ -137,9 +155,6 @@ class ClapScorer:
         Same structure choices as the real scorer: one unfused model for ``"corrected"``; a
         fused model for CLAPScore and an unfused one for CLAPScore-A for ``"authors"``.
         """
-        from eventsep.models.clap import LaionClap
-        from eventsep.models.tiny import tiny_tokenizer
-
         check_clap_protocol(protocol)
         tok = tiny_tokenizer("roberta")
         if protocol == "corrected":
@@ -189,8 +204,6 @@ class ClapScorer:
         -------
         Tensor, shape (dim,) or (batch, dim), float32 on CPU
         """
-        from eventsep.models.clap import authors_input, corrected_windows
-
         model = self.model if tower == "clap" else self.model_a
         x = as_float64(waveform).float()
         single = x.ndim == 1

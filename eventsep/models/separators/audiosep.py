@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -27,6 +28,7 @@ import torch
 from torch import nn
 from transformers import ClapTextConfig
 
+from eventsep.core.batching import map_by_length
 from eventsep.core.errors import (
     CheckpointMismatchError,
     ConfigError,
@@ -35,6 +37,8 @@ from eventsep.core.errors import (
     PromptError,
     SampleRateError,
 )
+from eventsep.core.gating import GATE_MARGIN_SECONDS
+from eventsep.core.prompts import check_prompt
 from eventsep.core.seeding import InitScheme, seeded_init_
 from eventsep.models.separators.base import Separation
 from eventsep.models.separators.chunking import chunked_apply
@@ -45,6 +49,7 @@ from eventsep.models.separators.clap_text import (
     clap_text_state_from_audiosep,
 )
 from eventsep.models.separators.resunet import RELEASED_CHANNELS, ResUNet30
+from eventsep.models.tiny import tiny_tokenizer
 
 __all__ = [
     "AudioSepSeparator",
@@ -164,8 +169,6 @@ class AudioSepSeparator(nn.Module):
 
         Needs no download: the tokenizer is :func:`eventsep.models.tiny.tiny_tokenizer` ("roberta").
         """
-        from eventsep.models.tiny import tiny_tokenizer
-
         tok = tiny_tokenizer("roberta")
         cfg = clap_text_config(
             vocab_size=len(tok),
@@ -223,18 +226,13 @@ class AudioSepSeparator(nn.Module):
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | Path, tokenizer: object | None = None, **kwargs: object
+        cls, path: str | os.PathLike[str], tokenizer: object, **kwargs: object
     ) -> AudioSepSeparator:
         """Load ``audiosep_base_4M_steps.ckpt`` (Lightning format, key ``state_dict``).
 
-        Keyword arguments go to :meth:`from_state_dict` and the constructor.
-
-        ``tokenizer`` defaults to ``roberta-base`` from the cache (``eventsep.models.hub``), which
-        raises
-        :class:`~eventsep.core.errors.WeightsNotFoundError` offline when it is missing.
+        ``tokenizer`` is the CLAP text tower's tokenizer object (RoBERTa); keyword arguments go
+        to :meth:`from_state_dict` and the constructor.
         """
-        if tokenizer is None:
-            tokenizer = _roberta_tokenizer()
         try:
             ckpt = torch.load(Path(path), map_location="cpu", weights_only=True, mmap=True)
         except Exception:  # noqa: BLE001 - Lightning pickles hyper-parameters; hash-checked file
@@ -245,14 +243,30 @@ class AudioSepSeparator(nn.Module):
 
     @classmethod
     def from_pretrained(
-        cls, device: torch.device | str | None = None, **kwargs: object
+        cls,
+        checkpoint: str | os.PathLike[str],
+        tokenizer: str | os.PathLike[str],
+        device: torch.device | str | None = None,
+        **kwargs: object,
     ) -> AudioSepSeparator:
-        """The released AudioSep (hub entries ``audiosep-base`` and ``roberta-base``)."""
-        from eventsep.models import hub
-        from eventsep.models.registry import PAPER
+        """The released AudioSep from its files.
 
-        path = hub.get(PAPER.audiosep.checkpoint)
-        model = cls.from_checkpoint(path, _roberta_tokenizer(), **kwargs)
+        Parameters
+        ----------
+        checkpoint : str or path
+            ``audiosep_base_4M_steps.ckpt`` (catalogue name ``audiosep-base``), hash-checked by
+            the caller (:func:`eventsep.models.registry.load_audiosep` gets it from the cache).
+        tokenizer : str or path
+            The ``roberta-base`` tokenizer folder (read with ``AutoTokenizer``).
+        device : str or torch.device, optional
+            Where to put the model (default CPU).
+        **kwargs
+            Passed to :meth:`from_checkpoint`.
+        """
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(os.fspath(tokenizer))
+        model = cls.from_checkpoint(checkpoint, tok, **kwargs)
         return model.to(device) if device is not None else model
 
     # ---------------------------------------------------------------- inference
@@ -435,8 +449,6 @@ class AudioSepSeparator(nn.Module):
             ``(samples32,)`` at 32 kHz on the input's device, covering the whole input
             (``start=0``).
         """
-        from eventsep.core.gating import GATE_MARGIN_SECONDS
-
         x = torch.as_tensor(waveform)
         gate = {}
         if activity is not None and gate_floor > 0:
@@ -482,8 +494,6 @@ class AudioSepSeparator(nn.Module):
         list of Separation
             One per waveform, as :meth:`extract` returns it.
         """
-        from eventsep.core.batching import map_by_length
-
         if len(prompts) != len(waveforms):
             raise PromptError(f"{len(prompts)} prompts for {len(waveforms)} waveforms")
         flat = [torch.as_tensor(w).reshape(-1) for w in waveforms]
@@ -519,19 +529,7 @@ class AudioSepSeparator(nn.Module):
 
 
 def _check_prompts(prompts: Sequence[object]) -> None:
-    from eventsep.core.prompts import check_prompt
-
     if not prompts:
         raise PromptError("no prompt given: describe the sound to separate, e.g. 'dog barking'")
     for prompt in prompts:
         check_prompt(prompt)
-
-
-def _roberta_tokenizer() -> object:
-    """``roberta-base`` tokenizer from the eventsep cache (typed error when absent offline)."""
-    from transformers import AutoTokenizer
-
-    from eventsep.models import hub
-    from eventsep.models.registry import PAPER
-
-    return AutoTokenizer.from_pretrained(str(hub.get(PAPER.audiosep.tokenizer)))

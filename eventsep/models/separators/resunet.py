@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from eventsep.core.errors import CheckpointMismatchError
+from eventsep.core.precision import float32_region
 
 __all__ = [
     "ResUNet30",
@@ -322,8 +323,6 @@ class ResUNet30(nn.Module):
         Tensor
             Complex ``(batch, frames, n_fft // 2 + 1)``, ``frames = 1 + samples // hop_length``.
         """
-        from eventsep.core.precision import float32_region
-
         with float32_region(waveform.device):
             spec = torch.stft(
                 waveform.float(),
@@ -339,8 +338,6 @@ class ResUNet30(nn.Module):
 
     def istft(self, spec: torch.Tensor, length: int) -> torch.Tensor:
         """Inverse of :meth:`stft`: complex ``(batch, frames, bins)`` -> ``(batch, length)``."""
-        from eventsep.core.precision import float32_region
-
         with float32_region(spec.device):
             return self._istft(spec, length)
 
