@@ -56,6 +56,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
+    # inside: the registry imports the model code (torch), which `eventsep --help` should not pay
     from eventsep.models import registry as modelsets
 
     names = list(hub.DEFAULT_DOWNLOADS) if args.all else list(args.names)
@@ -67,12 +68,11 @@ def _download(args: argparse.Namespace) -> int:
         raise SystemExit(
             "eventsep download: name one or more checkpoints, or pass --models SET or --all"
         )
-    with modelsets.cache_folder(folder):
-        for name in names:
-            hub.entry(name)  # fail on unknown names before downloading anything
-        for name in names:
-            path = hub.download(name, force=args.force, progress=not args.quiet)
-            print(f"{name}: {path}")
+    for name in names:
+        hub.entry(name)  # fail on unknown names before downloading anything
+    for name in names:
+        path = hub.download(name, force=args.force, progress=not args.quiet, cache_dir=folder)
+        print(f"{name}: {path}")
     return 0
 
 

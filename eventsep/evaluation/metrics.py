@@ -39,6 +39,7 @@ import torch
 from eventsep.core.audio import ArrayLike, paired_float64
 from eventsep.core.errors import AudioError
 from eventsep.models.clap.scorer import ClapScorer
+from eventsep.models.registry import load_clap_scorer
 
 __all__ = [
     "IntelligibilityResult",
@@ -251,7 +252,7 @@ def summarize(values: Iterable[float | None]) -> MetricSummary:
 
 @functools.lru_cache(maxsize=1)
 def _default_scorer() -> ClapScorer:
-    return ClapScorer.from_pretrained()
+    return load_clap_scorer("paper")
 
 
 def clap_score(

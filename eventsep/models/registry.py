@@ -54,6 +54,7 @@ __all__ = [
     "ModelSet",
     "cache_of",
     "canonical",
+    "convert_flowsep",
     "converted_flowsep",
     "load_clap_scorer",
     "load_audiosep",
@@ -423,23 +424,24 @@ def _fallback(name: str, root: Path | None) -> Path:
     return hub.local_path(name, root)
 
 
-def converted_flowsep(
-    models: str | os.PathLike[str],
+def convert_flowsep(
+    models: str | os.PathLike[str] = "paper",
+    out_dir: str | os.PathLike[str] | None = None,
     *,
     use_ema: bool = True,
     cache_dir: hub.CacheDir = None,
 ) -> Path:
-    """The converted FlowSep safetensors file of ``models``, converted on first use.
+    """Convert the FlowSep checkpoints of ``models`` to one safetensors file; return its path.
 
-    It lives in ``<cache>/converted/`` (:func:`eventsep.models.separators.flowsep.converted_name`);
-    when absent it is made by :func:`eventsep.models.separators.flowsep.convert_flowsep` from the
-    set's flow checkpoint (plus the VAE and BigVGAN fallbacks where that checkpoint lacks them)
-    and FLAN-T5 config.
+    The file is :func:`eventsep.models.separators.flowsep.converted_name` in ``out_dir``
+    (default ``<cache>/converted``), made by
+    :func:`eventsep.models.separators.flowsep.convert_flowsep` from the set's flow checkpoint
+    (plus the VAE and BigVGAN fallbacks where that checkpoint lacks them) and FLAN-T5 config.
 
     Raises
     ------
     ConfigError
-        Unknown model set, or a random one (it has no FlowSep file).
+        Unknown model set, or a random one (it has no FlowSep checkpoint).
     WeightsNotFoundError
         A checkpoint the conversion needs is missing and cannot be downloaded.
     """
@@ -447,16 +449,33 @@ def converted_flowsep(
     files = model_set.flowsep
     if files is None:
         raise ConfigError(f"the model set {model_set.name!r} has no FlowSep checkpoint")
+    folder = hub.cache_dir(root) / "converted" if out_dir is None else Path(out_dir)
+    target = folder / flowsep.converted_name(use_ema=use_ema)
+    flowsep.convert_flowsep(
+        target,
+        checkpoint=hub.get(files.checkpoint, cache_dir=root),
+        vae=_fallback(files.vae, root),
+        vocoder=_fallback(files.vocoder, root),
+        text_encoder=hub.get(files.text_encoder, cache_dir=root),
+        use_ema=use_ema,
+    )
+    return target
+
+
+def converted_flowsep(
+    models: str | os.PathLike[str],
+    *,
+    use_ema: bool = True,
+    cache_dir: hub.CacheDir = None,
+) -> Path:
+    """The converted FlowSep file of ``models`` in ``<cache>/converted``, made by
+    :func:`convert_flowsep` on first use (errors as there)."""
+    model_set, root = _where(models, cache_dir)
+    if model_set.flowsep is None:
+        raise ConfigError(f"the model set {model_set.name!r} has no FlowSep checkpoint")
     target = hub.cache_dir(root) / "converted" / flowsep.converted_name(use_ema=use_ema)
     if not target.is_file():
-        flowsep.convert_flowsep(
-            target,
-            checkpoint=hub.get(files.checkpoint, cache_dir=root),
-            vae=_fallback(files.vae, root),
-            vocoder=_fallback(files.vocoder, root),
-            text_encoder=hub.get(files.text_encoder, cache_dir=root),
-            use_ema=use_ema,
-        )
+        convert_flowsep(models, use_ema=use_ema, cache_dir=cache_dir)
     return target
 
 

@@ -1,7 +1,7 @@
 """Set up what a reproduction run needs before it starts: weights and benchmark data.
 
 ``eventsep reproduce`` (and so ``make reproduce``) calls :func:`provision` before
-:func:`eventsep.paper.reproduce.check_profile`. On a machine with network it fetches the missing
+:func:`eventsep.paper.profiles.check_profile`. On a machine with network it fetches the missing
 checkpoints of the profile's model set (:func:`eventsep.models.hub.download`, progress bars, hash
 checks) and, when a results notebook (:data:`RESULT_NOTEBOOKS`) runs, the benchmark folders that
 :mod:`eventsep.evaluation.datacheck` finds incomplete
@@ -17,20 +17,26 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-__all__ = ["RESULT_NOTEBOOKS", "provision"]
+from eventsep.core.errors import DataDownloadError, WeightsNotFoundError
+from eventsep.evaluation import datacheck, datafetch
+from eventsep.evaluation.datasets import DATASETS, default_data_dir
+from eventsep.models import hub
+from eventsep.models import registry as modelsets
+from eventsep.paper.profiles import RESULT_NOTEBOOKS, Profile, needs_benchmark_data
 
-RESULT_NOTEBOOKS = frozenset({"02", "03", "04", "06"})
-"""Notebooks that evaluate on benchmarks (the others need no benchmark data)."""
+__all__ = ["RESULT_NOTEBOOKS", "provision"]
 
 _PROBE_URL = "https://huggingface.co"
 
 
-def provision(profile, specs: Sequence | None = None, *, log: Callable[[str], None] = print):
+def provision(
+    profile: Profile, specs: Sequence | None = None, *, log: Callable[[str], None] = print
+) -> Profile:
     """Fetch what ``profile`` lacks; return the profile with its data folder set.
 
     Parameters
     ----------
-    profile : eventsep.paper.reproduce.Profile
+    profile : eventsep.paper.profiles.Profile
     specs : sequence of NotebookSpec, optional
         Notebooks about to run (default: all).
     log : callable
@@ -48,15 +54,8 @@ def provision(profile, specs: Sequence | None = None, *, log: Callable[[str], No
     DataDownloadError, WeightsNotFoundError, DownloadError, HashMismatchError
         A download that was attempted and failed (one line naming what to do).
     """
-    from eventsep.evaluation import datacheck, datafetch
-    from eventsep.evaluation.datasets import DATASETS, default_data_dir
-    from eventsep.models import hub
-    from eventsep.models import registry as modelsets
-    from eventsep.paper.reproduce import NOTEBOOKS
-
-    specs = NOTEBOOKS if specs is None else specs
     external = [b for b in profile.benchmarks if b in DATASETS]
-    needs_data = bool(external) and any(s.key in RESULT_NOTEBOOKS for s in specs)
+    needs_data = bool(external) and needs_benchmark_data(specs)
     if needs_data and profile.data_dir is None:
         profile = dataclasses.replace(profile, data_dir=str(default_data_dir().resolve()))
     missing = modelsets.missing_files(profile.models)
@@ -78,9 +77,8 @@ def provision(profile, specs: Sequence | None = None, *, log: Callable[[str], No
     if missing:
         log(f"fetching {len(missing)} checkpoint(s) of model set {profile.models!r}")
         _, folder = modelsets.resolve(profile.models)
-        with modelsets.cache_folder(folder):
-            for name in missing:
-                hub.download(name, progress=True)
+        for name in missing:
+            hub.download(name, progress=True, cache_dir=folder)
     if bad:
         log(f"fetching benchmark data into {profile.data_dir}: {', '.join(bad)}")
         datafetch.download_data(bad, profile.data_dir, log=log)
@@ -89,8 +87,6 @@ def provision(profile, specs: Sequence | None = None, *, log: Callable[[str], No
 
 def _offline(profile, missing: list[str], bad: list[str], why: str) -> Exception:
     """One error naming every command that fetches what ``profile`` lacks."""
-    from eventsep.core.errors import DataDownloadError, WeightsNotFoundError
-
     steps, lacks = [], []
     if missing:
         lacks.append(f"checkpoints {', '.join(missing)}")
@@ -107,9 +103,7 @@ def _offline(profile, missing: list[str], bad: list[str], why: str) -> Exception
 
 
 def _summary(report) -> str:
-    from eventsep.evaluation.datacheck import KINDS
-
     if report.rows == 0 and report.problems:
         return report.problems[0].detail
-    counts = [f"{report.count(k)} {k}" for k in KINDS if report.count(k)]
+    counts = [f"{report.count(k)} {k}" for k in datacheck.KINDS if report.count(k)]
     return f"{report.pairs_found}/{report.rows} pairs found; " + ", ".join(counts)

@@ -1,8 +1,9 @@
 """Run the numbered notebooks in order with papermill and record how the outputs were made.
 
 ``eventsep reproduce --profile smoke|paper [--models SET]`` (and ``make reproduce``) call
-:func:`reproduce`. A *run profile* (:class:`Profile`) says what a run uses: a model set
-(:mod:`eventsep.models.registry`; ``--models`` overrides it), benchmarks, device, seed and settings.
+:func:`reproduce`. A *run profile* (:class:`Profile`, :mod:`eventsep.paper.profiles`, re-exported
+here) says what a run uses: a model set (:mod:`eventsep.models.registry`; ``--models`` overrides
+it), benchmarks, device, seed and settings.
 
 1. :func:`check_profile` makes sure everything the profile needs is present *before* any notebook
    runs (the files of its model set, and the benchmark data of the ``paper`` profile; it stops at
@@ -33,24 +34,32 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from eventsep.core.errors import (
-    BenchmarkError,
-    ConfigError,
-    EventSepError,
-    WeightsNotFoundError,
-)
-from eventsep.evaluation.examples import examples_dir as _examples_dir
+from eventsep.core.errors import ConfigError, EventSepError
+from eventsep.core.io import write_json_atomic
 from eventsep.paper import experiments
+from eventsep.paper.profiles import (
+    DATA_ENV,
+    PAPER_BENCHMARKS,
+    PROFILES,
+    SMOKE_CONFIG,
+    SMOKE_MAX_CLIPS,
+    Profile,
+    check_profile,
+    get_profile,
+)
 
 __all__ = [
+    "DATA_ENV",
     "KERNEL_NAME",
     "NOTEBOOKS",
     "PAPER_BENCHMARKS",
     "PROFILES",
+    "SMOKE_CONFIG",
+    "SMOKE_MAX_CLIPS",
     "NotebookExecutionError",
     "NotebookSpec",
     "Profile",
@@ -68,21 +77,6 @@ __all__ = [
 
 KERNEL_NAME = "eventsep"
 """Name of the kernelspec the runner writes (and ``make lab`` registers)."""
-
-PROFILES = ("smoke", "paper")
-"""Run profiles (not model sets: see :mod:`eventsep.models.registry`)."""
-
-PAPER_BENCHMARKS: tuple[str, ...] = experiments.table_spec("table1").benchmarks
-"""Benchmarks of Table 1 (Table 2 and 3 use the first one, VGGSound)."""
-
-SMOKE_MAX_CLIPS = 2
-"""Clips of the tiny benchmark the smoke profile evaluates (CI time)."""
-
-SMOKE_CONFIG: dict[str, Any] = {"flowsep_steps": 2}
-"""EventSepConfig overrides of the smoke profile: 2 FlowSep Euler steps instead of 20."""
-
-DATA_ENV = "EVENTSEP_DATA"
-"""Environment variable naming the folder that holds one sub-folder per benchmark."""
 
 
 class NotebookExecutionError(EventSepError):
@@ -221,197 +215,6 @@ def expected_outputs(specs: Sequence[NotebookSpec], out_dir: str | os.PathLike[s
     files += [out / "notebooks" / spec.filename for spec in specs]
     files.append(out / "provenance.json")
     return files
-
-
-# ------------------------------------------------------------------------------- profiles
-@dataclass(frozen=True)
-class Profile:
-    """A run profile: what a reproduction run uses; its fields become the notebooks' parameters.
-
-    Attributes
-    ----------
-    name : str
-        The run profile: ``"smoke"`` (tiny-random models, bundled examples, offline) or
-        ``"paper"``.
-    models : str
-        The model set (argument of ``EventSep.from_pretrained``): ``"tiny-random"``, ``"paper"``
-        or a folder of checkpoints (absolute path).
-    benchmarks : tuple of str
-        Benchmarks of Table 1; Tables 2 and 3 use the first.
-    data_dir : str or None
-        Folder with one sub-folder per benchmark (paper profile).
-    device : str
-        Torch device for every model.
-    seed : int
-        Seed of every random draw (FlowSep noise and segment start, benchmark sampling).
-    max_clips : int or None
-        Clips per benchmark (``None``: all).
-    config_overrides : dict
-        ``EventSepConfig`` fields every pipeline of the run uses (the smoke profile lowers
-        FlowSep's sampler steps to keep CI short; the paper profile uses the paper's defaults).
-    examples_dir : str
-        Bundled example recordings and mixtures.
-    """
-
-    name: str
-    models: str
-    benchmarks: tuple[str, ...]
-    data_dir: str | None
-    device: str
-    seed: int = 0
-    max_clips: int | None = None
-    config_overrides: dict[str, Any] = field(default_factory=dict)
-    examples_dir: str = field(default_factory=lambda: str(_examples_dir(check=False)))
-
-    def parameters(self, out_dir: str | os.PathLike[str]) -> dict[str, Any]:
-        """Return the papermill parameters (JSON-serialisable) for a run writing to ``out_dir``."""
-        out = Path(out_dir).resolve()
-        return {
-            "profile": self.name,
-            "models": self.models,
-            "benchmarks": list(self.benchmarks),
-            "data_dir": self.data_dir,
-            "device": self.device,
-            "seed": self.seed,
-            "max_clips": self.max_clips,
-            "config_overrides": dict(self.config_overrides),
-            "examples_dir": self.examples_dir,
-            "out_dir": str(out),
-            "results_dir": str(out / "results"),
-        }
-
-
-def _default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def get_profile(
-    name: str,
-    *,
-    models: str | os.PathLike[str] | None = None,
-    data_dir: str | os.PathLike[str] | None = None,
-    device: str | None = None,
-    seed: int = 0,
-    max_clips: int | None = None,
-) -> Profile:
-    """Build the run profile called ``name``.
-
-    ``models`` overrides the profile's model set (smoke: ``"tiny-random"``, paper: ``"paper"``);
-    ``data_dir`` defaults to ``$EVENTSEP_DATA`` for the paper profile; ``device`` to CUDA when
-    available for the paper profile and CPU for the smoke profile.
-
-    Raises
-    ------
-    ConfigError
-        For an unknown profile name or model set.
-    """
-    from eventsep.models.registry import canonical
-
-    chosen = None if models is None else canonical(models)
-    if name == "smoke":
-        return Profile(
-            name="smoke",
-            models=chosen or "tiny-random",
-            benchmarks=("tiny",),
-            data_dir=None,
-            device=device or "cpu",
-            seed=seed,
-            max_clips=SMOKE_MAX_CLIPS if max_clips is None else max_clips,
-            config_overrides=dict(SMOKE_CONFIG),
-        )
-    if name == "paper":
-        data = data_dir if data_dir is not None else os.environ.get(DATA_ENV) or None
-        return Profile(
-            name="paper",
-            models=chosen or "paper",
-            benchmarks=PAPER_BENCHMARKS,
-            data_dir=str(Path(data).expanduser().resolve()) if data else None,
-            device=device or _default_device(),
-            seed=seed,
-            max_clips=max_clips,
-        )
-    raise ConfigError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
-
-
-def _missing_benchmarks(data_dir: str | None, names: Sequence[str]) -> list[str]:
-    """Return ``"<name>: <reason>"`` for each benchmark under ``data_dir`` that is not usable.
-
-    The check is :func:`eventsep.evaluation.datacheck.check_benchmark` (the table ``eventsep
-    check-data``
-    prints): missing, unreadable, wrong sample rate or duration, CSV/audio mismatch.
-    """
-    from eventsep.evaluation.datacheck import check_benchmark
-
-    if data_dir is None:
-        return [f"{name}: no data folder given" for name in names]
-    missing = []
-    for name in names:
-        report = check_benchmark(name, Path(data_dir) / name)
-        if not report.usable:
-            first = report.problems[0].detail if report.problems else "the CSV lists no clips"
-            missing.append(
-                f"{name}: {len(report.problems)} problem(s), {report.pairs_found}/{report.rows} "
-                f"pairs usable, e.g. {first}"
-            )
-    return missing
-
-
-def check_profile(profile: Profile, specs: Sequence[NotebookSpec] = NOTEBOOKS) -> None:
-    """Fail fast when ``profile`` cannot run: missing weights or benchmark data.
-
-    Every run needs ``examples/`` and the files of its model set
-    (:func:`eventsep.models.registry.required_files`: none to download for ``tiny-random``, every
-    paper checkpoint for ``paper`` or a folder). When a notebook of
-    :data:`eventsep.paper.provision.RESULT_NOTEBOOKS` is selected, benchmarks other than the bundled
-    ``tiny`` need their folders under ``data_dir``.
-
-    Raises
-    ------
-    WeightsNotFoundError
-        Naming the missing checkpoints and the command that downloads them.
-    BenchmarkError
-        Naming the missing benchmark folders and how to get them.
-    ConfigError
-        When the examples folder is missing.
-    """
-    if not Path(profile.examples_dir).is_dir():
-        raise ConfigError(
-            f"examples folder not found: {profile.examples_dir} "
-            "(run from a source checkout of eventsep)"
-        )
-    from eventsep.models import hub
-    from eventsep.models import registry as modelsets
-
-    missing = modelsets.missing_files(profile.models)
-    if missing:
-        _, folder = modelsets.resolve(profile.models)
-        raise WeightsNotFoundError(
-            f"the {profile.name} profile's model set {profile.models!r} needs checkpoints that "
-            f"are not in {folder or hub.cache_dir()}: {', '.join(missing)}; get them with "
-            f"`eventsep download --models {profile.models}`"
-        )
-    from eventsep.paper.provision import RESULT_NOTEBOOKS
-
-    needs_data = any(spec.key in RESULT_NOTEBOOKS for spec in specs)
-    external = [b for b in profile.benchmarks if b != "tiny"]  # tiny is bundled
-    if not needs_data or not external:
-        return
-    absent = _missing_benchmarks(profile.data_dir, external)
-    if absent:
-        bad = [a.split(":", 1)[0] for a in absent]
-        folder = profile.data_dir or "DIR"
-        where = profile.data_dir or f"${DATA_ENV} (not set)"
-        raise BenchmarkError(
-            f"the {profile.name} profile needs the benchmarks {', '.join(external)} as folders "
-            f"<DIR>/{{{','.join(external)}}} in the AudioSep evaluation format "
-            f"(metadata CSV + mixture/segment WAV files) under {where}; missing: "
-            + "; ".join(absent)
-            + f". Fetch them with `eventsep download-data {' '.join(bad)} --out {folder}` "
-            f"(check with `eventsep check-data {folder}`)"
-            + ("" if profile.data_dir else f", then pass `--data {folder}` or set {DATA_ENV}")
-        )
 
 
 # --------------------------------------------------------------------------------- kernel
@@ -691,8 +494,6 @@ def reproduce(
         record["earlier_notebooks"] = earlier
     record["status"] = "running"
     prov_path = out / "provenance.json"
-
-    from eventsep.core.io import write_json_atomic
 
     durations: dict[str, float] = {}
     produced: list[Path] = []
