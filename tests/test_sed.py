@@ -197,10 +197,10 @@ def test_pretrained_detects_a_tone_free_signal(head: str) -> None:
     from eventsep.models import hub
 
     try:
-        hub.get(f"pann-cnn14-{head}", download_missing=False)
+        path = hub.get(f"pann-cnn14-{head}", download_missing=False)
     except WeightsNotFoundError:
         pytest.skip("PANNs checkpoint not cached")
-    model = Cnn14SED.from_pretrained(head)
+    model = Cnn14SED.from_pretrained(path, head)
     probs = model(_noise(32000 * 2, batch=1))[0]
     assert probs.shape == (201, 527)
     assert 0 <= probs.min() and probs.max() <= 1
@@ -296,7 +296,7 @@ def test_cli_detect_models_folder_is_the_checkpoint_cache(tmp_path, capsys, monk
     waveform, sr = load_audio(path, Cnn14SED.sample_rate, mono=True)
     expected, _ = detect_report(waveform[0], sr, saved, [], top=4)
     assert {k: report[k] for k in expected} == expected
-    assert os.environ["EVENTSEP_CACHE"] == cache  # the folder was the cache only while loading
+    assert os.environ["EVENTSEP_CACHE"] == cache  # the folder is passed down, never exported
 
     # the other head's checkpoint is not in the folder: one error line naming where it looked
     assert main(["detect", str(path), "--models", str(models), "--head", "att"]) == 2
