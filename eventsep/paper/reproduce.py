@@ -25,22 +25,18 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import importlib.metadata
 import json
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from eventsep.core.errors import ConfigError, EventSepError
 from eventsep.core.io import write_json_atomic
-from eventsep.paper import experiments
 from eventsep.paper.profiles import (
     DATA_ENV,
     PAPER_BENCHMARKS,
@@ -51,6 +47,7 @@ from eventsep.paper.profiles import (
     check_profile,
     get_profile,
 )
+from eventsep.paper.provenance import provenance, repo_root
 
 __all__ = [
     "DATA_ENV",
@@ -163,11 +160,6 @@ NOTEBOOKS: tuple[NotebookSpec, ...] = (
 )
 
 
-def repo_root() -> Path:
-    """Return the folder that holds ``eventsep/`` (the repository in a source checkout)."""
-    return Path(__file__).resolve().parents[2]
-
-
 def notebooks_dir() -> Path:
     """Return the ``notebooks/`` folder of the source checkout."""
     return repo_root() / "notebooks"
@@ -262,91 +254,6 @@ def kernel_for_interpreter(name: str = KERNEL_NAME) -> Iterator[str]:
                 os.environ.pop("JUPYTER_PATH", None)
             else:
                 os.environ["JUPYTER_PATH"] = old
-
-
-# ----------------------------------------------------------------------------- provenance
-_PACKAGES = (
-    "eventsep",
-    "torch",
-    "numpy",
-    "scipy",
-    "transformers",
-    "diffusers",
-    "sentence-transformers",
-    "torchmetrics",
-    "pystoi",
-    "soundfile",
-    "soxr",
-    "julius",
-    "pandas",
-    "matplotlib",
-    "seaborn",
-    "papermill",
-    "nbformat",
-    "ipykernel",
-)
-
-
-def _version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _git(*args: str) -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", *args],
-            cwd=repo_root(),
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip()
-
-
-def _device_description(device: str) -> str:
-    try:
-        import torch
-
-        if device.startswith("cuda") and torch.cuda.is_available():
-            return torch.cuda.get_device_name(torch.device(device))
-        return f"{platform.processor() or platform.machine()} ({os.cpu_count()} logical CPUs)"
-    except (RuntimeError, AssertionError):  # pragma: no cover - description only
-        return device
-
-
-def provenance(profile: Profile) -> dict[str, Any]:
-    """Return the static part of a run's provenance record (no durations yet)."""
-    status = _git("status", "--porcelain", "--untracked-files=no")
-    import torch
-
-    threads, cuda = torch.get_num_threads(), torch.version.cuda
-    return {
-        "profile": profile.name,
-        "models": profile.models,
-        "seed": profile.seed,
-        "device": profile.device,
-        "device_name": _device_description(profile.device),
-        "profile_settings": asdict(profile),
-        "protocols": {
-            name: {"description": p.description, "overrides": dict(p.overrides)}
-            for name, p in experiments.PROTOCOLS.items()
-        },
-        "git_commit": _git("rev-parse", "HEAD"),
-        "git_dirty": None if status is None else bool(status),
-        "python": sys.version.split()[0],
-        "executable": sys.executable,
-        "platform": platform.platform(),
-        "torch_threads": threads,
-        "torch_cuda": cuda,
-        "packages": {name: _version(name) for name in _PACKAGES},
-        "started_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-    }
 
 
 @dataclass(frozen=True)
