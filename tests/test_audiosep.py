@@ -292,7 +292,6 @@ def test_bf16_autocast_close_to_fp32(tiny: AudioSepSeparator) -> None:
 def test_real_checkpoint_text_embeddings_agree() -> None:
     from eventsep.models import hub
     from eventsep.models.clap import load_laion_checkpoint
-
     from eventsep.models.registry import load_audiosep
 
     model = load_audiosep("paper")

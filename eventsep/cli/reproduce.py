@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 
+from eventsep.cli.options import add_models_option
+
 __all__ = ["register", "run"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``reproduce`` sub-command to ``subparsers``."""
-    from eventsep.cli.options import add_models_option
-
     parser = subparsers.add_parser(
         "reproduce",
         help="run the paper's notebooks (figures, tables, listening page) with papermill",
@@ -103,7 +103,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``eventsep reproduce`` with parsed ``args``; return the exit code."""
+    # inside: the paper layer imports the model code (torch), which `eventsep --help` should not
+    # pay for
     from eventsep.paper import reproduce as rep
+    from eventsep.paper.provision import provision
 
     if args.list:
         for spec in rep.select_notebooks(args.only):
@@ -120,8 +123,6 @@ def run(args: argparse.Namespace) -> int:
         max_clips=args.max_clips,
     )
     if not args.no_fetch:
-        from eventsep.paper.provision import provision
-
         profile = provision(profile, rep.select_notebooks(args.only))
     record = rep.reproduce(
         profile,

@@ -51,6 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from eventsep.core.audio import resample
 from eventsep.core.errors import CheckpointMismatchError, ConfigError, EmptyAudioError
 from eventsep.core.precision import float32_region
 from eventsep.core.seeding import InitScheme, seeded_init_
@@ -413,8 +414,6 @@ class Cnn14SED(nn.Module):
         if x.dim() == 1:
             x = x[None]
         if int(sample_rate) != SAMPLE_RATE:
-            from eventsep.core.audio import resample
-
             x = resample(x, int(sample_rate), SAMPLE_RATE)
         return self.forward(x)
 

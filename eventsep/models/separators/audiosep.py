@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from transformers import ClapTextConfig
 
+from eventsep.core.audio import resample
 from eventsep.core.batching import map_by_length
 from eventsep.core.errors import (
     CheckpointMismatchError,
@@ -37,11 +38,11 @@ from eventsep.core.errors import (
     PromptError,
     SampleRateError,
 )
-from eventsep.core.gating import GATE_MARGIN_SECONDS
+from eventsep.core.gating import GATE_MARGIN_SECONDS, active_chunks
 from eventsep.core.prompts import check_prompt
 from eventsep.core.seeding import InitScheme, seeded_init_
 from eventsep.models.separators.base import Separation
-from eventsep.models.separators.chunking import chunked_apply
+from eventsep.models.separators.chunking import chunk_starts, chunked_apply
 from eventsep.models.separators.clap_text import (
     AUDIOSEP_QUERY_PREFIX,
     ClapTextEncoder,
@@ -345,9 +346,6 @@ class AudioSepSeparator(nn.Module):
         )
         active = None
         if activity is not None and gate_floor > 0:
-            from eventsep.core.gating import active_chunks
-            from eventsep.models.separators.chunking import chunk_starts
-
             spans = chunk_starts(x.shape[-1], self.chunk, self.overlap)
             active = active_chunks(
                 activity, spans, gate_floor, scale=activity_scale, margin=gate_margin
@@ -522,8 +520,6 @@ class AudioSepSeparator(nn.Module):
         cond = emb[torch.tensor([unique.index(p) for p in prompts], device=emb.device)]
         x = waveform.float()
         if sample_rate != SAMPLE_RATE:
-            from eventsep.core.audio import resample
-
             x = resample(x, sample_rate, SAMPLE_RATE)
         return self.separate_32k(x, cond, autocast=autocast, **gate)
 
