@@ -372,3 +372,18 @@ def test_two_pipelines_from_two_folders_load_at_once_in_two_threads(tmp_path, mo
     assert [p.read_text() for p in converted] == [f"flowsep-v2 of folder {s}" for s in (1, 2)]
     other = Cnn14SED.tiny_random("att", seed=1).state_dict()
     assert not all(torch.equal(pipes[1].detector.state_dict()[k], other[k]) for k in other)
+
+
+def test_cli_convert_flowsep_reads_the_set_and_writes_where_asked(tmp_path, monkeypatch, capsys):
+    from eventsep.cli import main
+
+    calls = _record_loads(monkeypatch)
+    _record_hub_get(monkeypatch, tmp_path)
+    assert main(["convert-flowsep", "--out", str(tmp_path / "out"), "--no-ema"]) == 0
+    [(what, args, kwargs)] = calls
+    assert what == "convert" and args == (tmp_path / "out" / "flowsep-False.st",)
+    assert kwargs["checkpoint"] == tmp_path / "absent" / PAPER.flowsep.checkpoint
+    assert kwargs["use_ema"] is False
+    assert f"wrote {tmp_path / 'out' / 'flowsep-False.st'}" in capsys.readouterr().out
+    assert main(["convert-flowsep", "--models", "tiny-random"]) == 2  # no FlowSep file to convert
+    assert "has no FlowSep checkpoint" in capsys.readouterr().err
