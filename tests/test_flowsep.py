@@ -27,13 +27,13 @@ from eventsep.models.separators.flowsep import (
     segment_starts,
     tiny_config,
 )
-from eventsep.models.separators.flowsep_convert import (
+from eventsep.models.separators.flowsep.convert import (
     convert_flowsep_state_dict,
     fold_weight_norm,
     unet_key_map,
     vae_key,
 )
-from eventsep.models.separators.flowsep_mel import log_mel_spectrogram, mel_filterbank
+from eventsep.models.separators.flowsep.mel import log_mel_spectrogram, mel_filterbank
 
 TOL = 1e-4
 
@@ -330,7 +330,7 @@ def test_convert_flowsep_output_follows_the_umask(model, tmp_path, monkeypatch, 
 
     from eventsep.core.errors import WeightsNotFoundError
     from eventsep.models import hub
-    from eventsep.models.separators import flowsep
+    from eventsep.models.separators.flowsep import separator as flowsep
 
     ckpt_path = tmp_path / "flowsep-v2.ckpt"
     torch.save({"state_dict": _fake_reference_checkpoint(model)}, ckpt_path)

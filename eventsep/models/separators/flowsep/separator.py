@@ -5,7 +5,7 @@ Assembled from maintained components:
 - text: transformers ``T5EncoderModel`` (FLAN-T5-large), prompts padded/truncated to 50 tokens;
   the padding mask is passed to every cross-attention.
 - VAE: diffusers ``AutoencoderKL`` (1 -> 8 latent channels, 4x down in time and frequency) on the
-  log-mel of :mod:`eventsep.models.separators.flowsep_mel`; latents are multiplied by
+  log-mel of :mod:`eventsep.models.separators.flowsep.mel`; latents are multiplied by
   ``scale_factor``.
 - flow model: diffusers ``AudioLDM2UNet2DConditionModel``. Each attention level of the reference
   UNet holds a self-attention-only transformer (``extra_sa_layer``) before the cross-attention
@@ -40,8 +40,8 @@ from eventsep.core.errors import AudioError, ConfigError, EmptyAudioError, NonFi
 from eventsep.core.seeding import InitScheme, seeded_init_
 from eventsep.models.separators.base import Separation
 from eventsep.models.separators.bigvgan import BigVGAN, BigVGANConfig
-from eventsep.models.separators.flowsep_io import DEFAULT_IO, FlowSepIO
-from eventsep.models.separators.flowsep_mel import (
+from eventsep.models.separators.flowsep.io import DEFAULT_IO, FlowSepIO
+from eventsep.models.separators.flowsep.mel import (
     log_mel_spectrogram,
     mel_filterbank,
     normalize_segment,
@@ -369,7 +369,7 @@ class FlowSepSeparator(nn.Module):
 
         from eventsep.models import hub
         from eventsep.models.registry import PAPER
-        from eventsep.models.separators.flowsep_convert import ConversionReport  # noqa: F401
+        from eventsep.models.separators.flowsep.convert import ConversionReport  # noqa: F401
 
         path = converted_path(use_ema=use_ema)
         if not path.is_file():
@@ -593,7 +593,7 @@ class FlowSepSeparator(nn.Module):
             As in :meth:`separate` (``seed=None``: unseeded).
         io : FlowSepIO, optional
             What is done to the 16 kHz input before the model and which divisor restores the
-            output level (:mod:`eventsep.models.separators.flowsep_io`); default: the input
+            output level (:mod:`eventsep.models.separators.flowsep.io`); default: the input
             untouched, the input's level restored.
         activity : Tensor, optional
             The time mask ``(samples,)`` of ``waveform`` in [0, 1]: picks the span of
@@ -984,7 +984,7 @@ def convert_flowsep(out_dir: str | Path | None = None, *, use_ema: bool = True) 
     from eventsep.core.io import atomic_path, write_text_atomic
     from eventsep.models import hub
     from eventsep.models.registry import PAPER
-    from eventsep.models.separators.flowsep_convert import (
+    from eventsep.models.separators.flowsep.convert import (
         convert_flowsep_state_dict,
         load_torch_checkpoint,
     )
