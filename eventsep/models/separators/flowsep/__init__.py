@@ -13,37 +13,42 @@ One job per module:
 - :mod:`.loading`: conversion to one safetensors file and loading it back, from given paths.
 """
 
-from eventsep.models.separators.flowsep.config import (
-    FLAN_T5_LARGE,
-    FlowSepConfig,
-    full_config,
-    tiny_config,
-)
-from eventsep.models.separators.flowsep.io import DEFAULT_IO, FlowSepIO
-from eventsep.models.separators.flowsep.loading import convert_flowsep, converted_name
-from eventsep.models.separators.flowsep.model import RANDOM_INIT, FlowSepModel
-from eventsep.models.separators.flowsep.sampler import euler_sample
-from eventsep.models.separators.flowsep.segments import (
-    FlowSepOutput,
-    segment_starts,
-    segment_window,
-)
-from eventsep.models.separators.flowsep.separator import FlowSepSeparator
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_IO",
-    "FLAN_T5_LARGE",
-    "RANDOM_INIT",
-    "FlowSepConfig",
-    "FlowSepIO",
-    "FlowSepModel",
-    "FlowSepOutput",
-    "FlowSepSeparator",
-    "convert_flowsep",
-    "converted_name",
-    "euler_sample",
-    "full_config",
-    "segment_starts",
-    "segment_window",
-    "tiny_config",
-]
+import importlib
+from typing import Any
+
+#: Public name -> the submodule defining it. Imported on first access, so that importing one
+#: light submodule (``flowsep.io`` for a protocol's adapter) does not build the whole stack.
+_EXPORTS = {
+    "FLAN_T5_LARGE": "config",
+    "FlowSepConfig": "config",
+    "full_config": "config",
+    "tiny_config": "config",
+    "DEFAULT_IO": "io",
+    "FlowSepIO": "io",
+    "convert_flowsep": "loading",
+    "converted_name": "loading",
+    "RANDOM_INIT": "model",
+    "FlowSepModel": "model",
+    "euler_sample": "sampler",
+    "FlowSepOutput": "segments",
+    "segment_starts": "segments",
+    "segment_window": "segments",
+    "FlowSepSeparator": "separator",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -109,6 +109,8 @@ def convert_flowsep(
         When the checkpoint needs ``vae`` or ``vocoder`` and it is None, or the converted
         weights do not fit the model.
     """
+    from safetensors.torch import save_file
+
     target = Path(target)
     state = _state(checkpoint)
     needs_vae = not any(k.startswith("first_stage_model.encoder.") for k in state)
@@ -148,8 +150,6 @@ def convert_flowsep(
             f"unexpected {result.unexpected_keys[:5]}"
         )
     tensors = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
-    from safetensors.torch import save_file
-
     with atomic_path(target, suffix=".safetensors") as tmp:
         save_file(tensors, tmp, metadata={"source": "flowsep-v2", "ema": str(use_ema)})
     write_text_atomic(target.with_suffix(".report.txt"), report.summary() + "\n")
