@@ -57,9 +57,9 @@ def test_declared_files_are_exactly_what_the_components_load(tmp_path, monkeypat
     from eventsep.method import mapping
     from eventsep.models.clap.scorer import ClapScorer
     from eventsep.models.sed import Cnn14SED
-    from eventsep.models.separators.flowsep import convert as flowsep_convert
     from eventsep.models.separators.audiosep import AudioSepSeparator
     from eventsep.models.separators.flowsep import FlowSepSeparator, convert_flowsep, converted_path
+    from eventsep.models.separators.flowsep import convert as flowsep_convert
 
     pipeline = _record_hub_get(monkeypatch, tmp_path)
     for head in ("att", "max"):
