@@ -8,6 +8,7 @@ deterministic weights as ``FlowSepSeparator.from_config(tiny_config(), seed=0)``
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import stat
 
@@ -19,21 +20,26 @@ from eventsep.core.errors import (
     CheckpointMismatchError,
     ConfigError,
     NonFiniteAudioError,
+    WeightsNotFoundError,
 )
 from eventsep.models.separators.bigvgan import kaiser_sinc_filter
 from eventsep.models.separators.flowsep import (
     FlowSepSeparator,
+    convert_flowsep,
+    converted_name,
     euler_sample,
+    loading,
     segment_starts,
+    separator,
     tiny_config,
 )
-from eventsep.models.separators.flowsep_convert import (
+from eventsep.models.separators.flowsep.convert import (
     convert_flowsep_state_dict,
     fold_weight_norm,
     unet_key_map,
     vae_key,
 )
-from eventsep.models.separators.flowsep_mel import log_mel_spectrogram, mel_filterbank
+from eventsep.models.separators.flowsep.mel import log_mel_spectrogram, mel_filterbank
 
 TOL = 1e-4
 
@@ -328,21 +334,12 @@ def test_convert_flowsep_output_follows_the_umask(model, tmp_path, monkeypatch, 
     """The converted file lands in a shared cache: 0o644 under umask 022, not mkstemp's 0600."""
     from safetensors.torch import load_file
 
-    from eventsep.core.errors import WeightsNotFoundError
-    from eventsep.models import hub
-    from eventsep.models.separators import flowsep
-
     ckpt_path = tmp_path / "flowsep-v2.ckpt"
     torch.save({"state_dict": _fake_reference_checkpoint(model)}, ckpt_path)
-
-    def fake_get(name: str, **_kw):
-        if name == "flowsep-v2":
-            return ckpt_path
-        raise WeightsNotFoundError(name)  # FLAN-T5: the converter keeps its own config
-
-    monkeypatch.setattr(hub, "get", fake_get)
-    monkeypatch.setattr(flowsep, "full_config", lambda: model.config)
-    path = flowsep.convert_flowsep(tmp_path / "out")
+    monkeypatch.setattr(loading, "full_config", lambda: model.config)
+    target = tmp_path / "out" / converted_name()
+    # the checkpoint embeds VAE and vocoder; text_encoder=None keeps the model's own T5 sizes
+    path = convert_flowsep(target, checkpoint=ckpt_path, vae=None, vocoder=None, text_encoder=None)
     assert path == tmp_path / "out" / "flowsep-v2.safetensors"
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     report = path.with_suffix(".report.txt")
@@ -351,6 +348,56 @@ def test_convert_flowsep_output_follows_the_umask(model, tmp_path, monkeypatch, 
     loaded = load_file(str(path))
     for k, v in model.state_dict().items():
         torch.testing.assert_close(loaded[k], v, msg=k)
+
+
+def test_convert_flowsep_reads_vae_and_vocoder_from_the_paths_given(model, tmp_path, monkeypatch):
+    """A flow checkpoint without VAE/vocoder copies: read from ``vae`` and ``vocoder/g_01000000``
+    (weight-normed), refused with a CheckpointMismatchError when either path is None."""
+    ckpt = _fake_reference_checkpoint(model)
+    vae = {
+        k[len("first_stage_model.") :]: ckpt.pop(k)
+        for k in list(ckpt)
+        if ".vocoder." not in k and k.startswith("first_stage_model.") and ".loss." not in k
+    }
+    voc = {
+        k[len("first_stage_model.vocoder.") :]: ckpt.pop(k)
+        for k in list(ckpt)
+        if k.startswith("first_stage_model.vocoder.")
+    }
+    name = next(k for k, v in voc.items() if k.endswith("weight") and v.ndim == 3)
+    w = voc.pop(name)  # stored as a weight-norm pair, folded back by the converter
+    g = w.flatten(1).norm(dim=1).reshape(-1, 1, 1)
+    voc[name + "_g"], voc[name + "_v"] = g, w
+    (tmp_path / "bigvgan").mkdir()
+    torch.save({"generator": voc}, tmp_path / "bigvgan" / "g_01000000")
+    torch.save({"state_dict": vae}, tmp_path / "vae.ckpt")
+    torch.save({"state_dict": ckpt}, tmp_path / "flow.ckpt")
+    monkeypatch.setattr(loading, "full_config", lambda: model.config)
+    kw = {"checkpoint": tmp_path / "flow.ckpt", "text_encoder": None}
+    with pytest.raises(CheckpointMismatchError, match="vae="):
+        convert_flowsep(tmp_path / "a.safetensors", vae=None, vocoder=tmp_path / "bigvgan", **kw)
+    with pytest.raises(CheckpointMismatchError, match="vocoder="):
+        convert_flowsep(tmp_path / "a.safetensors", vae=tmp_path / "vae.ckpt", vocoder=None, **kw)
+    assert not (tmp_path / "a.safetensors").exists()
+    target = tmp_path / "out" / converted_name(use_ema=False)
+    voc_dir = tmp_path / "bigvgan"
+    path = convert_flowsep(target, vae=tmp_path / "vae.ckpt", vocoder=voc_dir, use_ema=False, **kw)
+    assert path == target and path.name == "flowsep-v2-raw.safetensors"
+    assert "vae.ckpt" in path.with_suffix(".report.txt").read_text()
+    # the separator loads the file it is given (strictly), its tokenizer/T5 sizes from a folder
+    monkeypatch.setattr(
+        separator, "read_text_encoder", lambda folder: (model.tokenizer, model.config.t5)
+    )
+    monkeypatch.setattr(
+        separator, "FlowSepConfig", lambda t5: dataclasses.replace(model.config, t5=t5)
+    )
+    loaded = FlowSepSeparator.from_pretrained(path, tmp_path / "t5")
+    assert isinstance(loaded, FlowSepSeparator) and loaded.tokenizer is model.tokenizer
+    sd = loaded.state_dict()
+    torch.testing.assert_close(sd["vocoder." + name], model.state_dict()["vocoder." + name])
+    assert all(float(v.abs().sum()) == 0 for k, v in sd.items() if k.startswith("unet."))  # raw
+    with pytest.raises(WeightsNotFoundError, match="convert-flowsep"):
+        FlowSepSeparator.from_pretrained(tmp_path / "missing.safetensors", tmp_path / "t5")
 
 
 def test_vae_key_rules():
@@ -474,8 +521,107 @@ def test_separate_rejects_bad_input(model):
 
 
 @pytest.mark.weights("flowsep-v2", "flan-t5-large")
-def test_pretrained_loads_strictly():
-    m = FlowSepSeparator.from_pretrained()
+def test_pretrained_loads_strictly(tmp_path):
+    from eventsep.models import hub
+
+    weights = convert_flowsep(
+        tmp_path / converted_name(),
+        checkpoint=hub.get("flowsep-v2"),
+        vae=None,
+        vocoder=None,
+        text_encoder=hub.get("flan-t5-large"),
+    )
+    m = FlowSepSeparator.from_pretrained(weights, hub.get("flan-t5-large"))
     assert float(m.scale_factor) > 0
     out = m.separate(_audio(16000 * 3), 16000, "a dog barking", steps=2)
     assert out.waveform.shape == (48000,)
+
+
+# ------------------------------------------------------------ one path for a clip and a batch
+@pytest.fixture(scope="module")
+def tiny() -> FlowSepSeparator:
+    return FlowSepSeparator.tiny_random(seed=0)
+
+
+@pytest.mark.parametrize(
+    ("segment", "start", "length", "head", "abs_sum"),
+    [
+        ("random", 25144, 20480, [0.034048, 0.028141, 0.040543, 0.046002], 771.9071),
+        ("full", 0, 55296, [0.034369, 0.026034, 0.040779, 0.047979], 2089.4492),
+    ],
+)
+def test_extract_numbers_are_pinned(tiny, segment, start, length, head, abs_sum):
+    """extract on the tiny-random model, seed 0, 2 steps: the numbers of the single-module
+    separator before the package split (kept bit-identical on a 320-output grid)."""
+    seg = tiny.config.segment_samples
+    x = 0.2 * torch.randn(int(2.7 * seg), generator=torch.Generator().manual_seed(2))
+    out = tiny.extract(x, 16000, "dog barking", segment=segment, seed=0, steps=2)
+    assert (out.start, out.length) == (start, length)
+    torch.testing.assert_close(out.waveform[1000:1004], torch.tensor(head), atol=2e-6, rtol=0)
+    assert float(out.waveform.abs().sum()) == pytest.approx(abs_sum, rel=1e-5)
+
+
+def test_extract_is_extract_batch_of_one_clip(tiny):
+    """A single call is a batch of one run a segment per model call: bit-identical."""
+    seg = tiny.config.segment_samples
+    x = _audio(3 * seg + 700, seed=8)
+    act = torch.zeros_like(x)
+    act[-seg // 2 :] = 1.0
+    for kw in (
+        {"segment": "full", "activity": act, "gate_floor": 0.05},
+        {"segment": "active", "activity": act},
+        {"segment": "random", "seed": None, "latent": "mean"},
+    ):
+        kw = {"steps": 1, **kw}
+        seed = kw.pop("seed", 5)
+        if seed is None:  # unseeded draws differ run to run: compare spans and shape only
+            a = tiny.extract(x, 16000, "dog", seed=None, **kw)
+            (b,) = tiny.extract_batch([x], 16000, ["dog"], seed=None, max_segments=1, **kw)
+            assert a.length == b.length == seg and a.waveform.shape == b.waveform.shape
+            continue
+        one = tiny.extract(x, 16000, "dog", seed=seed, **kw)
+        act_kw = {"activity": [kw.pop("activity")]} if "activity" in kw else {}
+        (batch,) = tiny.extract_batch(
+            [x], 16000, ["dog"], seed=seed, max_segments=1, **act_kw, **kw
+        )
+        assert (batch.start, batch.length) == (one.start, one.length)
+        assert torch.equal(batch.waveform, one.waveform)
+
+
+def test_extract_batch_gates_and_picks_active_spans_per_clip(tiny):
+    """Gating and segment="active" in a batch: each clip as its single call, skipped
+    segments silent, clips without a mask generated in full."""
+    seg = tiny.config.segment_samples
+    waves = [_audio(3 * seg, seed=1), _audio(seg // 2, seed=2), _audio(2 * seg + 100, seed=3)]
+    acts = [torch.zeros(3 * seg), None, torch.zeros(2 * seg + 100)]
+    acts[0][:2000] = 1.0  # only the first segment of clip 0 is generated
+    acts[2][-3000:] = 1.0
+    prompts = ["dog", "cat", "dog"]
+    kw = {"steps": 1, "seed": [4, 5, 6], "overlap_seconds": 0.2}
+    got = tiny.extract_batch(
+        waves, 16000, prompts, segment="full", activity=acts, gate_floor=0.1, **kw
+    )
+    for wave, prompt, act, seed, g in zip(waves, prompts, acts, kw["seed"], got, strict=True):
+        want = tiny.extract(
+            wave,
+            16000,
+            prompt,
+            segment="full",
+            seed=seed,
+            steps=1,
+            overlap_seconds=0.2,
+            activity=act,
+            gate_floor=0.1,
+        )
+        assert (g.start, g.length) == (want.start, want.length) == (0, wave.shape[-1])
+        torch.testing.assert_close(g.waveform, want.waveform, rtol=1e-4, atol=1e-5)
+    assert torch.count_nonzero(got[0].waveform[2 * seg :]) == 0  # covered by skipped segments
+    assert torch.count_nonzero(got[1].waveform) > 0  # no mask: generated
+    active = tiny.extract_batch(waves, 16000, prompts, segment="active", activity=acts, **kw)
+    assert active[0].start == 0 and active[2].start == waves[2].shape[-1] - seg
+    assert [a.length for a in active] == [seg, seg // 2, seg]
+    with pytest.raises(ConfigError, match="activities"):
+        tiny.extract_batch(waves, 16000, prompts, activity=acts[:2])
+    with pytest.raises(ConfigError, match="segment"):
+        tiny.extract_batch(waves, 16000, prompts, segment="middle")
+    assert tiny.extract_batch([], 16000, []) == []

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from eventsep.core.errors import AudioError, ConfigError
-from eventsep.models.separators.flowsep_io import FlowSepIO
+from eventsep.models.separators.flowsep.io import FlowSepIO
 
 __all__ = [
     "BENCHMARK_MODES",

@@ -29,6 +29,7 @@ Targets: diffusers ``AutoencoderKL`` (``vae.*``), diffusers ``AudioLDM2UNet2DCon
 
 from __future__ import annotations
 
+import pickle
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -261,11 +262,9 @@ def convert_vocoder(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor
 def load_torch_checkpoint(path: str | Path) -> dict:
     """Load a ``.ckpt`` / generator file on CPU; plain tensors first, full unpickling as fallback.
 
-    The files are verified against their catalogued sha256 by ``eventsep.models.hub`` before this
-    runs.
+    Whoever hands the path in verifies the file first (``eventsep.models.hub`` checks the
+    catalogued sha256 of every download).
     """
-    import pickle
-
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError):
