@@ -12,8 +12,9 @@ and derived from a few axes, so each change is one edit:
 * a Table 3 rule: :data:`eventsep.method.fusion.FUSION_RULES` (display name in
 :data:`FUSION_LABELS`,
   else derived from the rule's name);
-* a protocol: a :class:`Protocol` in :data:`PROTOCOLS`; every experiment is then registered
-  under it too, with the protocol's overrides under the experiment's own.
+* a protocol: a :class:`Protocol` in :data:`PROTOCOLS` (or, from outside the package,
+  :func:`register_protocol`); every experiment is then registered under it too, with the
+  protocol's overrides under the experiment's own, and run with the protocol's stages.
 
 Consumers: ``eventsep evaluate --config NAME`` (its presets are :func:`names`),
 :class:`eventsep.paper.study.Study` (evaluates :func:`for_table`) and :mod:`eventsep.paper.tables`
@@ -29,17 +30,20 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from eventsep.core.errors import ConfigError
 from eventsep.evaluation.evaluate import ALL_METRICS, MetricConventions
 from eventsep.method import fusion
+from eventsep.method.config import EventSepConfig
+from eventsep.method.stages import Stages, describe
 from eventsep.paper import authors
 
 __all__ = [
     "AUTHORS_PROTOCOL",
+    "AUTHORS_STAGES",
     "DEFAULT_PROTOCOL",
     "EXPERIMENTS",
     "FUSION_ABLATION",
@@ -60,6 +64,8 @@ __all__ = [
     "apply_protocol",
     "build_registry",
     "check_protocol",
+    "register_protocol",
+    "unregister_protocol",
     "for_table",
     "get",
     "names",
@@ -76,7 +82,7 @@ AUTHORS_PROTOCOL = "authors"
 # ----------------------------------------------------------------------------------- types
 @dataclass(frozen=True)
 class Protocol:
-    """An evaluation protocol: how every experiment is run under it.
+    """An evaluation protocol: a named bundle of config fields, stages and metric conventions.
 
     Attributes
     ----------
@@ -85,13 +91,17 @@ class Protocol:
     description : str
         One sentence for help texts and reports.
     overrides : mapping
-        ``EventSepConfig`` fields every separating experiment gets under this protocol; the
-        experiment's own fields win (a ``fusion`` mapping is merged field by field).
+        ``EventSepConfig`` fields (the method's own settings only) every separating experiment
+        gets under this protocol; the experiment's own fields win (a ``fusion`` mapping is
+        merged field by field).
+    stages : Stages, callable or None
+        The pipeline's stages under this protocol (:class:`eventsep.method.stages.Stages`), or
+        a zero-argument function that builds them; ``None``: the method's default stages.
+        :class:`eventsep.paper.study.Study` and ``eventsep evaluate`` run the protocol's
+        experiments on ``pipe.with_stages(protocol.make_stages())``.
     metrics : MetricConventions
-        How its rows record undefined values and how its tables average them.
-    clap : str
-        The protocol name given to ``modelsets.load_clap_scorer`` (which CLAP models and
-        input handling score CLAP and CLAP-A).
+        How its rows compute and record STOI (:attr:`MetricConventions.stoi`), how its tables
+        average, and its CLAP protocol (:attr:`MetricConventions.clap`).
     notes : tuple of str
         Sentences the tables' notes quote for this protocol.
     """
@@ -99,9 +109,48 @@ class Protocol:
     name: str
     description: str
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    stages: Stages | Callable[[], Stages] | None = None
     metrics: MetricConventions = field(default_factory=MetricConventions)
-    clap: str = DEFAULT_PROTOCOL
     notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name or "@" in self.name:
+            raise ConfigError(
+                f"a protocol name is a non-empty string without '@', got {self.name!r}"
+            )
+        fields = {k: v for k, v in self.overrides.items()}
+        try:
+            EventSepConfig().replace(**fields)
+        except (ConfigError, TypeError) as exc:
+            raise ConfigError(f"protocol {self.name!r}: bad overrides ({exc})") from exc
+        if self.stages is not None and not (
+            isinstance(self.stages, Stages) or callable(self.stages)
+        ):
+            raise ConfigError(
+                f"protocol {self.name!r}: stages must be a Stages, a function returning one, "
+                f"or None; got {type(self.stages).__name__}"
+            )
+
+    @property
+    def clap(self) -> str:
+        """The CLAP protocol given to ``registry.load_clap_scorer`` (:attr:`metrics` ``.clap``)."""
+        return self.metrics.clap
+
+    def make_stages(self) -> Stages:
+        """The protocol's :class:`~eventsep.method.stages.Stages` (built if a factory)."""
+        if self.stages is None:
+            return Stages()
+        stages = self.stages if isinstance(self.stages, Stages) else self.stages()
+        if not isinstance(stages, Stages):
+            raise ConfigError(
+                f"protocol {self.name!r}: its stages factory returned {type(stages).__name__}, "
+                "not a Stages"
+            )
+        return stages
+
+    def describe_stages(self) -> dict[str, str]:
+        """The stage choices as JSON data (recorded as ``stages`` in ``run.json``)."""
+        return describe(self.make_stages())
 
 
 @dataclass(frozen=True)
@@ -226,33 +275,30 @@ class Experiment:
 
 # ------------------------------------------------------------------------------------ axes
 AUTHORS_OVERRIDES: Mapping[str, Any] = {
-    # section 2.5: the authors' cascade per comma part, Demucs keywords unmasked, no gate
+    # the authors' cascade (exact name, substring, MiniLM); the comma split, the Demucs
+    # keywords and the always-masking are stages (eventsep.paper.authors.authors_stages)
     "mapping_method": "paper",
-    "comma_prompts": "split-max",
-    "demucs_keywords": True,
-    "skip_unconfident": False,
-    # sections 2.1-2.4: Att head, second sigmoid, hard = soft, stretched frames, no fallback
+    # Att head, no all-zero fallback (the second sigmoid, hard = soft and the stretched frames
+    # are the AuthorsMasker stage)
     "sed_head": "att",
-    "double_sigmoid": True,
-    "mask_formula": "authors",
-    "mask_interpolation": "endpoints",
     "empty_mask": "keep",
-    # section 3.2 and 6: one random 10.24 s span, 20 Euler steps, PCM16 input, 0.5-peak output,
-    # unseeded (pass seed=<int> to a call to repeat a run)
+    # one random 10.24 s span, 20 Euler steps, unseeded (pass seed=<int> to a call to repeat a
+    # run); the PCM16 input and 0.5-peak output are the AuthorsFlowSepIO stage
     "segment": "random",
     "flowsep_steps": 20,
-    "flowsep_input": "pcm16",
-    "flowsep_level": "peak",
     "seed": None,
-    # the authors' code runs both separators over every chunk: no event gating (issue 14)
+    # the authors' code runs both separators over every chunk: no event gating
     "gate_floor": 0.0,
-    # section 4.1: the benchmark path (band split at 4 kHz for every rule), committed a = 0.1
-    "fusion": {"path": "benchmark", "rate": 0.1, "cutoff_hz": 4000.0},
+    # committed a = 0.1 and f_c = 4 kHz; the band split for every rule is the BenchmarkFusion stage
+    "fusion": {"rate": 0.1, "cutoff_hz": 4000.0},
 }
-"""``EventSepConfig`` fields of the ``authors`` protocol, each a deviation of
-shared/AUTHORS_PROTOCOL.md (section in the comment above it in the source)."""
+"""``EventSepConfig`` fields of the ``authors`` protocol (its stages: :data:`AUTHORS_STAGES`);
+docs/protocols.md explains each deviation."""
 
-PROTOCOLS: Mapping[str, Protocol] = {
+AUTHORS_STAGES: Callable[[], Stages] = authors.authors_stages
+"""The ``authors`` protocol's stages (:func:`eventsep.paper.authors.authors_stages`)."""
+
+PROTOCOLS: dict[str, Protocol] = {
     p.name: p
     for p in (
         Protocol(
@@ -261,13 +307,15 @@ PROTOCOLS: Mapping[str, Protocol] = {
         ),
         Protocol(
             AUTHORS_PROTOCOL,
-            "what the authors' benchmark code computes (shared/AUTHORS_PROTOCOL.md): double "
+            "what the authors' benchmark code computes (docs/protocols.md): double "
             "sigmoid, hard = soft mask, stretched frames, Demucs-keyword and comma-prompt "
             "routing, FlowSep's PCM16 input and 0.5-peak output unseeded, the time-domain "
             "band split for every ensemble, their CLAP models and STOI conventions",
             overrides=AUTHORS_OVERRIDES,
-            metrics=MetricConventions(stoi_placeholder=True, plain_means=True),
-            clap=AUTHORS_PROTOCOL,
+            stages=AUTHORS_STAGES,
+            metrics=MetricConventions(
+                stoi=authors.pystoi_value, plain_means=True, clap=AUTHORS_PROTOCOL
+            ),
             notes=(
                 authors.COMMA_PROMPT_POLICY,
                 "Every ensemble (EventSep in Table 1, all five rules of Table 3) is the authors' "
@@ -281,7 +329,8 @@ PROTOCOLS: Mapping[str, Protocol] = {
         ),
     )
 }
-"""Evaluation protocols; every experiment is registered under each."""
+"""Evaluation protocols; every experiment is registered under each (:func:`register_protocol`
+adds one)."""
 
 TABLES: Mapping[str, TableSpec] = {
     t.key: t
@@ -455,6 +504,24 @@ def apply_protocol(fields: Mapping[str, Any], protocol: str | None = None) -> di
     return _merge(PROTOCOLS[check_protocol(protocol)].overrides, fields)
 
 
+def _entries(protocol: Protocol) -> dict[tuple[str, str], Experiment]:
+    """Every experiment of :func:`_definitions` under ``protocol`` (its overrides under the
+    experiment's own, not for ``mixture``), with the paper's numbers of :data:`PAPER`."""
+    out: dict[tuple[str, str], Experiment] = {}
+    for exp in _definitions():
+        overrides = exp.overrides
+        if exp.separates:
+            overrides = _merge(protocol.overrides, exp.overrides)
+        entry = replace(
+            exp,
+            protocol=protocol.name,
+            overrides=overrides,
+            paper=copy.deepcopy(dict(PAPER.get(exp.name, {}))),
+        )
+        out[entry.key] = entry
+    return out
+
+
 def build_registry() -> dict[tuple[str, str], Experiment]:
     """Build ``(name, protocol) -> Experiment`` from the axes of this module.
 
@@ -469,23 +536,51 @@ def build_registry() -> dict[tuple[str, str], Experiment]:
     """
     registry: dict[tuple[str, str], Experiment] = {}
     for protocol in PROTOCOLS.values():
-        for exp in _definitions():
-            overrides = exp.overrides
-            if exp.separates:
-                overrides = _merge(protocol.overrides, exp.overrides)
-            entry = replace(
-                exp,
-                protocol=protocol.name,
-                overrides=overrides,
-                paper=copy.deepcopy(dict(PAPER.get(exp.name, {}))),
-            )
-            registry[entry.key] = entry
+        registry.update(_entries(protocol))
     _check(registry)
     return registry
 
 
 EXPERIMENTS: dict[tuple[str, str], Experiment] = build_registry()
 """The registry: ``(name, protocol) -> Experiment``."""
+
+
+def register_protocol(protocol: Protocol, *, replace_existing: bool = False) -> Protocol:
+    """Add ``protocol`` to :data:`PROTOCOLS` and every experiment under it to the registry.
+
+    A protocol can come from outside the package: its stages are any
+    :class:`eventsep.method.stages.Stages`, its metric conventions any
+    :class:`~eventsep.evaluation.evaluate.MetricConventions`; ``Study(..., protocol=name)`` and
+    ``eventsep evaluate --protocol name`` then run it.
+
+    Raises
+    ------
+    ConfigError
+        ``protocol`` is not a :class:`Protocol`, or its name is taken (unless
+        ``replace_existing``; the built-in protocols cannot be replaced).
+    """
+    if not isinstance(protocol, Protocol):
+        raise ConfigError(f"register_protocol needs a Protocol, got {type(protocol).__name__}")
+    if protocol.name in PROTOCOLS and (
+        not replace_existing or protocol.name in (DEFAULT_PROTOCOL, AUTHORS_PROTOCOL)
+    ):
+        raise ConfigError(f"protocol {protocol.name!r} is already registered")
+    entries = _entries(protocol)
+    _check(entries)
+    if protocol.name in PROTOCOLS:
+        unregister_protocol(protocol.name)
+    PROTOCOLS[protocol.name] = protocol
+    EXPERIMENTS.update(entries)
+    return protocol
+
+
+def unregister_protocol(name: str) -> None:
+    """Remove a protocol added by :func:`register_protocol` and its experiments."""
+    if name in (DEFAULT_PROTOCOL, AUTHORS_PROTOCOL):
+        raise ConfigError(f"the built-in protocol {name!r} cannot be removed")
+    PROTOCOLS.pop(name, None)
+    for key in [k for k in EXPERIMENTS if k[1] == name]:
+        del EXPERIMENTS[key]
 
 
 # --------------------------------------------------------------------------------- lookups
