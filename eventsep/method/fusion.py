@@ -56,6 +56,7 @@ from dataclasses import dataclass
 
 import torch
 
+from eventsep.core.audio import fit_length, resample
 from eventsep.core.dsp import crossfade_window
 from eventsep.core.errors import ConfigError
 
@@ -355,8 +356,6 @@ def overlap_add_span(
 
 
 def _resample(x: torch.Tensor, orig_sr: int, new_sr: int) -> torch.Tensor:
-    from eventsep.core.audio import resample
-
     return resample(x, orig_sr, new_sr)
 
 
@@ -400,8 +399,6 @@ def fuse(
         raise ValueError(
             f"fuse expects 1-D waveforms, got {tuple(audiosep.shape)} and {tuple(flowsep.shape)}"
         )
-    from eventsep.core.audio import fit_length
-
     c = FusionConfig() if config is None else config
     n32 = audiosep.shape[-1]
     a16 = _resample(audiosep, audiosep_rate, flowsep_rate)

@@ -128,7 +128,7 @@ class TimeMasker:
         )
 
     def __repr__(self) -> str:
-        return f"TimeMasker(skip_unconfident={self.skip_unconfident})"
+        return f"{type(self).__name__}(skip_unconfident={self.skip_unconfident})"
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,10 @@ class Study:
             config = EventSepConfig(seed=self.seed, **self.config_overrides)
             self._pipe = EventSep.from_pretrained(self.models, device=self.device, config=config)
         if self._staged is None or self._staged[0] is not self._pipe:
-            self._staged = (self._pipe, self._pipe.with_stages(self.spec.make_stages()))
+            staged = self._pipe
+            if callable(getattr(staged, "with_stages", None)):  # not a stand-in without stages
+                staged = staged.with_stages(self.spec.make_stages())
+            self._staged = (self._pipe, staged)
         return self._staged[1]
 
     @property
