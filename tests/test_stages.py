@@ -190,3 +190,31 @@ def test_a_folder_of_other_stages_is_not_resumed(tmp_path) -> None:
     (tmp_path / "old" / "run.json").write_text(json.dumps({**old, "metrics": ["sdr"]}))
     rows = evaluate(bench, _Half(), tmp_path / "old", run=run, metrics=["sdr"], progress=False)
     assert len(rows) == 1
+
+
+def _imports(path) -> set[str]:
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return found
+
+
+def test_no_method_or_evaluation_module_imports_the_paper_layer() -> None:
+    from pathlib import Path
+
+    import eventsep
+
+    root = Path(eventsep.__file__).parent
+    files = [*(root / "method").rglob("*.py"), *(root / "evaluation").rglob("*.py")]
+    assert any(f.name == "stages.py" for f in files)
+    upward = {
+        str(f.relative_to(root)): sorted(m for m in _imports(f) if m.startswith("eventsep.paper"))
+        for f in files
+    }
+    assert {f: m for f, m in upward.items() if m} == {}
