@@ -1,9 +1,9 @@
-"""The authors' protocol: each switch against hand-computed values (shared/AUTHORS_PROTOCOL.md).
+"""The authors' protocol: each deviation against hand-computed values (docs/protocols.md).
 
-Pure functions of :mod:`eventsep.paper.authors`, the switches' effect in the pipeline (with the
-fakes
-of ``test_pipeline``), in FlowSep (tiny random weights), in the benchmark fusion and in the
-metric conventions; and the registry: every experiment resolves under both protocols.
+Pure functions of :mod:`eventsep.paper.authors`, its stages' effect in the pipeline (plugged in
+with ``EventSep.with_stages``, on the fakes of ``test_pipeline``), in FlowSep (tiny random
+weights), in the benchmark fusion and in the metric conventions; and the registry: every
+experiment resolves under both protocols.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from eventsep.method import masks
 from eventsep.method.fusion import FUSION_RULES, FusionConfig, fuse
 from eventsep.method.mapping import ClassMember, LabelMatch
 from eventsep.method.pipeline import EventSep, EventSepConfig
+from eventsep.method.stages import PromptMapping, Stages, TimeMasker
+from eventsep.models.separators.flowsep.io import DEFAULT_IO
 from eventsep.paper import authors, experiments
 from tests.test_pipeline import DOG, FakeAudioSep, FakeDetector, FakeFlowSep, FakeMapper, _mixture
 
@@ -41,12 +43,11 @@ def _pipe(detector: FakeDetector | None = None, mapper=None, **cfg) -> EventSep:
     )
 
 
-AUTHORS_MASK = {
-    "double_sigmoid": True,
-    "mask_formula": "authors",
-    "mask_interpolation": "endpoints",
-    "empty_mask": "keep",
-}
+def _only(**on: bool) -> authors.AuthorsMasker:
+    """The authors' masker with only the deviations ``on`` switched on (and the method's
+    confidence gate unless ``skip_unconfident=False``)."""
+    flags = dict.fromkeys(("double_sigmoid", "formula", "stretch", "demucs_keywords"), False)
+    return authors.AuthorsMasker(**{**flags, "skip_unconfident": True, **on})
 
 
 # --------------------------------------------------------------------------- SED, 2.2-2.4
@@ -65,12 +66,13 @@ def test_authors_mask_is_min_of_p_over_tau_and_one() -> None:
 
 
 @pytest.mark.parametrize("kind", ["hard", "soft"])
-def test_pipeline_hard_and_soft_are_one_formula_under_the_authors_switches(kind: str) -> None:
+def test_pipeline_hard_and_soft_are_one_formula_under_the_authors_masker(kind: str) -> None:
     mix = _mixture(1.0)
     pipe = _pipe()
     match = pipe.map("dog")
     probs = pipe.detect(mix)  # Dog 0.9 in the first half, 0 elsewhere
-    out = pipe.mask(mix, probs, match, pipe.config.replace(mask=kind, **AUTHORS_MASK))
+    theirs = pipe.with_stages(masker=authors.AuthorsMasker())
+    out = theirs.mask(mix, probs, match, pipe.config.replace(mask=kind, empty_mask="keep"))
     frames = out.frame_mask
     half = frames.shape[-1] // 2
     assert torch.all(frames[:half] == 1.0)  # sigmoid(0.9) = 0.711 >= 0.55
@@ -85,13 +87,13 @@ def test_double_sigmoid_alone_and_formula_alone() -> None:
     pipe = _pipe()
     match, probs = pipe.map("dog"), pipe.detect(mix)
     # second sigmoid with the named hard formula: sigmoid(0) = 0.5 < 0.55, sigmoid(0.9) >= 0.55
-    only_sigmoid = pipe.mask(
-        mix, probs, match, pipe.config.replace(mask="hard", double_sigmoid=True)
+    only_sigmoid = pipe.with_stages(masker=_only(double_sigmoid=True)).mask(
+        mix, probs, match, pipe.config.replace(mask="hard")
     )
     assert set(only_sigmoid.frame_mask.tolist()) == {0.0, 1.0}
     # authors' formula on single-sigmoid p: hard becomes soft, p = 0.9 / 0.55 -> 1, 0 -> 0
-    only_formula = pipe.mask(
-        mix, probs, match, pipe.config.replace(mask="hard", mask_formula="authors")
+    only_formula = pipe.with_stages(masker=_only(formula=True)).mask(
+        mix, probs, match, pipe.config.replace(mask="hard")
     )
     soft = pipe.mask(mix, probs, match, pipe.config.replace(mask="soft"))
     assert torch.equal(only_formula.frame_mask, soft.frame_mask)
@@ -114,12 +116,11 @@ def test_stretch_to_samples_is_numpy_interp_on_linspaces() -> None:
     assert authors.stretch_to_samples(torch.tensor([0.3]), 3).tolist() == pytest.approx([0.3] * 3)
 
 
-def test_pipeline_endpoint_interpolation_switch() -> None:
+def test_pipeline_endpoint_interpolation_stage() -> None:
     mix = _mixture(1.0)
     pipe = _pipe()
     match, probs = pipe.map("dog"), pipe.detect(mix)
-    cfg = pipe.config.replace(mask_interpolation="endpoints")
-    out = pipe.mask(mix, probs, match, cfg)
+    out = pipe.with_stages(masker=_only(stretch=True)).mask(mix, probs, match)
     want = authors.stretch_to_samples(out.frame_mask, mix.shape[-1])
     assert torch.allclose(out.masked, mix * want)
     timed = pipe.mask(mix, probs, match)
@@ -165,7 +166,7 @@ def test_demucs_keywords_are_the_authors_table() -> None:
 
 def test_demucs_keyword_prompts_are_never_masked() -> None:
     mix = _mixture(0.5)
-    pipe = _pipe(mode="audiosep", demucs_keywords=True)
+    pipe = _pipe(mode="audiosep").with_stages(masker=_only(demucs_keywords=True))
     routed = pipe(mix, 32000, "child singing")
     assert routed.frame_mask is None and torch.equal(routed.masked_input, routed.mixture)
     assert any("Demucs keyword 'singing'" in n for n in routed.notes)
@@ -220,7 +221,9 @@ def test_comma_prompts_map_each_part_and_take_the_maximum() -> None:
 
     mix = _mixture(1.0)
     pipe = _pipe(TwoClasses(), PartMapper(), mode="audiosep", mask="soft")
-    result = pipe(mix, 32000, "race car, auto racing", comma_prompts="split-max")
+    result = pipe.with_stages(mapper=authors.CommaSplitMapping())(
+        mix, 32000, "race car, auto racing"
+    )
     assert result.match.indices == (300, 301)
     want = [1.0] * 50 + [0.4 / TAU] * 51  # max over the two classes, min(p / tau, 1)
     assert result.frame_mask.tolist() == pytest.approx(want)
@@ -231,8 +234,10 @@ def test_comma_prompts_map_each_part_and_take_the_maximum() -> None:
 
 
 def test_comma_prompt_with_a_demucs_part_is_not_masked() -> None:
-    pipe = _pipe(None, PartMapper(), mode="audiosep", comma_prompts="split-max")
-    result = pipe(_mixture(0.5), 32000, "dog, child singing", demucs_keywords=True)
+    pipe = _pipe(None, PartMapper(), mode="audiosep").with_stages(
+        mapper=authors.CommaSplitMapping(), masker=_only(demucs_keywords=True)
+    )
+    result = pipe(_mixture(0.5), 32000, "dog, child singing")
     assert result.frame_mask is None
 
 
@@ -240,8 +245,9 @@ def test_unconfident_match_is_masked_when_the_gate_is_off() -> None:
     mix = _mixture(0.5)
     gated = _pipe(mode="audiosep")(mix, 32000, "xyzzy")
     assert gated.frame_mask is None
-    ungated = _pipe(mode="audiosep", skip_unconfident=False)(mix, 32000, "xyzzy")
-    assert ungated.frame_mask is not None
+    ungated = _pipe(mode="audiosep").with_stages(masker=_only(skip_unconfident=False))
+    assert ungated(mix, 32000, "xyzzy").frame_mask is not None
+    assert authors.AuthorsMasker().skip_unconfident is False  # the authors' cascade always masks
 
 
 # ----------------------------------------------------------------------------- FlowSep 3.2
@@ -286,7 +292,7 @@ def test_flowsep_pcm16_input_level_and_unseeded_draws(flowsep) -> None:
     assert not torch.equal(a.waveform, b.waveform)
 
 
-def test_pipeline_passes_flowsep_switches_only_when_set() -> None:
+def test_pipeline_passes_the_flowsep_io_stage_only_when_not_the_default() -> None:
     class Recording(FakeFlowSep):
         seen: list[dict] = []
 
@@ -297,7 +303,7 @@ def test_pipeline_passes_flowsep_switches_only_when_set() -> None:
     pipe = EventSep(FakeMapper(), FakeDetector(), FakeAudioSep(), Recording(), config=None)
     mix = _mixture(1.0)
     pipe(mix, 32000, "dog")
-    pipe(mix, 32000, "dog", flowsep_input="pcm16", flowsep_level="peak", seed=None)
+    pipe.with_stages(flowsep_io=authors.AuthorsFlowSepIO())(mix, 32000, "dog", seed=None)
     assert pipe.flowsep.seen[0] == {"segment": "random", "seed": 0, "steps": 20}
     io = pipe.flowsep.seen[1].pop("io")
     assert pipe.flowsep.seen[1] == {"segment": "random", "seed": None, "steps": 20}
@@ -307,19 +313,46 @@ def test_pipeline_passes_flowsep_switches_only_when_set() -> None:
 @pytest.mark.parametrize(
     "bad",
     [
-        {"mask_formula": "both"},
-        {"mask_interpolation": "cubic"},
-        {"comma_prompts": "first"},
-        {"flowsep_input": "pcm24"},
-        {"flowsep_level": "loud"},
-        {"double_sigmoid": 1},
         {"seed": 1.5},
-        {"fusion": {"path": "wavelet"}},
+        {"fusion": {"rule": "wavelet"}},
+        {"fusion": {"path": "benchmark"}},  # the benchmark path is a fusion stage now
     ],
 )
-def test_switches_reject_unknown_values(bad) -> None:
+def test_settings_reject_unknown_values(bad) -> None:
     with pytest.raises(ConfigError):
-        EventSepConfig(**bad)
+        EventSepConfig().replace(**bad)
+
+
+REMOVED = (
+    "double_sigmoid",
+    "mask_formula",
+    "mask_interpolation",
+    "comma_prompts",
+    "demucs_keywords",
+    "skip_unconfident",
+    "flowsep_input",
+    "flowsep_level",
+)
+
+
+@pytest.mark.parametrize("name", REMOVED)
+def test_the_config_has_no_authors_only_field(name: str) -> None:
+    import dataclasses
+
+    assert name not in {f.name for f in dataclasses.fields(EventSepConfig)}
+    with pytest.raises(ConfigError, match="unknown EventSep option"):
+        EventSepConfig().replace(**{name: True})
+
+
+def test_stages_reject_objects_without_their_interface() -> None:
+    with pytest.raises(ConfigError, match="stage masker"):
+        Stages(masker=object())
+    with pytest.raises(ConfigError, match="stage mapper"):
+        Stages(mapper=lambda prompt: prompt)
+    with pytest.raises(ConfigError, match="unknown stage"):
+        Stages().replace(detector=None)
+    with pytest.raises(ConfigError, match="stages must be"):
+        _pipe().with_stages(stages={"masker": TimeMasker()})
 
 
 # --------------------------------------------------------------------------- ensembles 4.1
@@ -388,12 +421,14 @@ def test_benchmark_fuse_pastes_the_split_span_into_audiosep() -> None:
     assert late.shape == a32.shape and torch.equal(late[28000:], f32[:4000])
 
 
-def test_fusion_benchmark_path_computes_every_rule_alike() -> None:
+def test_benchmark_fusion_stage_computes_every_rule_alike() -> None:
     a32, f16 = _noise(32000, 0), _noise(6000, 1)
+    bench = authors.BenchmarkFusion()
     outs = [
-        fuse(a32, f16, 3000, 6000, FusionConfig(rule=r, rate=0.1, path="benchmark"))
-        for r in FUSION_RULES
+        bench(a32, f16, 3000, 6000, config=FusionConfig(rule=r, rate=0.1)) for r in FUSION_RULES
     ]
+    want = authors.benchmark_fuse(a32, f16, 3000, 6000, "ensemble-a", rate=0.1)
+    assert torch.equal(outs[0], want)
     assert all(torch.equal(o, outs[0]) for o in outs)
     stft = [fuse(a32, f16, 3000, 6000, FusionConfig(rule=r, rate=0.1)) for r in FUSION_RULES]
     assert not torch.equal(stft[0], stft[1])
@@ -414,7 +449,9 @@ def test_stoi_placeholder_and_plain_means() -> None:
     plain = summarize_rows(rows, ("sdr", "stoi"), MetricConventions(plain_means=True))
     assert math.isnan(plain["sdr"].mean)  # a NaN propagates through np.mean
     assert plain["stoi"].mean == pytest.approx((1e-5 + 0.6) / 2)  # nanmean keeps 1e-5
-    assert experiments.PROTOCOLS["authors"].metrics == MetricConventions(True, True)
+    assert experiments.PROTOCOLS["authors"].metrics == MetricConventions(
+        stoi=authors.pystoi_value, plain_means=True, clap="authors"
+    )
     assert experiments.PROTOCOLS["corrected"].metrics == MetricConventions()
 
 
@@ -426,8 +463,8 @@ def test_every_table_experiment_resolves_under_both_protocols() -> None:
                 config = EventSepConfig().replace(**exp.fields())
                 assert exp.protocol == protocol
                 if protocol == "authors":
-                    assert config.double_sigmoid and config.mask_formula == "authors"
-                    assert config.fusion.path == "benchmark" and config.seed is None
+                    assert config.mapping_method == "paper" and config.empty_mask == "keep"
+                    assert config.fusion.rate == 0.1 and config.seed is None
                     assert exp.run_name == f"{exp.name}@authors"
                 else:
                     assert config.replace(mode="ensemble", mask="soft", threshold=0.55, fusion={
@@ -435,16 +472,34 @@ def test_every_table_experiment_resolves_under_both_protocols() -> None:
                     }) == EventSepConfig()  # fmt: skip
 
 
+def test_the_authors_protocol_brings_the_authors_stages() -> None:
+    stages = experiments.PROTOCOLS["authors"].make_stages()
+    assert isinstance(stages.mapper, authors.CommaSplitMapping)
+    masker = stages.masker
+    assert isinstance(masker, authors.AuthorsMasker)
+    assert (masker.double_sigmoid, masker.formula, masker.stretch) == (True, True, True)
+    assert (masker.demucs_keywords, masker.skip_unconfident) == (True, False)
+    io = stages.flowsep_io
+    assert isinstance(io, authors.AuthorsFlowSepIO) and io.pcm16 and io.unscaled
+    assert isinstance(stages.fusion, authors.BenchmarkFusion)
+    described = experiments.PROTOCOLS["authors"].describe_stages()
+    assert described["masker"].startswith("AuthorsMasker(") and "Benchmark" in described["fusion"]
+    assert described != experiments.PROTOCOLS["corrected"].describe_stages()
+
+
 def test_corrected_defaults_are_unchanged() -> None:
     c = EventSepConfig()
-    assert (c.double_sigmoid, c.mask_formula, c.mask_interpolation) == (False, "as-named", "time")
-    assert (c.comma_prompts, c.demucs_keywords, c.skip_unconfident) == ("mapper", False, True)
-    assert (c.flowsep_input, c.flowsep_level, c.seed, c.fusion.path) == (
-        "float",
-        "input",
+    assert (c.mapping_method, c.empty_mask, c.seed, c.segment) == (
+        "default",
+        "restore",
         0,
-        "stft",
+        "random",
     )
+    stages = experiments.PROTOCOLS["corrected"].make_stages()
+    assert isinstance(stages.mapper, PromptMapping)
+    assert type(stages.masker) is TimeMasker and stages.masker.skip_unconfident
+    assert stages.flowsep_io is DEFAULT_IO and stages.flowsep_options() == {}
+    assert repr(stages.fusion).startswith("STFTFusion(")
     assert experiments.PROTOCOLS["corrected"].overrides == {}
     assert experiments.apply_protocol({"mode": "audiosep"}, "authors")["mode"] == "audiosep"
     assert experiments.apply_protocol({"seed": 3}, "authors")["seed"] == 3  # a seed repeats it
@@ -477,7 +532,8 @@ def test_evaluate_cli_under_both_protocols(tmp_path) -> None:
         suffix = "" if protocol == "corrected" else "@authors"
         assert info["protocol"] == protocol and info["config"] == name + suffix
         if protocol == "authors":
-            assert info["config_fields"]["double_sigmoid"] is True
+            assert "double_sigmoid" not in info["config_fields"]
+            assert info["stages"]["masker"].startswith("AuthorsMasker(")
             assert info["metric_conventions"] == {"stoi_placeholder": True, "plain_means": True}
         rows = _rows(out)
         assert [r["protocol"] for r in rows] == [protocol, protocol]
@@ -486,7 +542,7 @@ def test_evaluate_cli_under_both_protocols(tmp_path) -> None:
 
     masked = {p: run(str(spec), p, "hard099") for p in ("corrected", "authors")}
     plain = {p: run("audiosep", p, "audiosep") for p in ("corrected", "authors")}
-    # the mask switches change the masked AudioSep run ...
+    # the authors' masker changes the masked AudioSep run ...
     for a, c in zip(masked["authors"], masked["corrected"], strict=True):
         assert abs(a["si_sdr"] - c["si_sdr"]) > 1e-3
     # ... and nothing changes AudioSep without a mask
@@ -555,7 +611,7 @@ def test_a_results_folder_keeps_its_protocol(tmp_path) -> None:
     save_audio(short / "mixture-0.wav", _noise(6000, 1), 32000, subtype="FLOAT")
     (short / "metadata.csv").write_text("idx,caption,src_wav,noise_wav\n0,dog,a.wav,b.wav\n")
     bench = benchmarks.read_benchmark("folder", short)
-    conv = MetricConventions(stoi_placeholder=True, plain_means=True)
+    conv = MetricConventions(stoi=authors.pystoi_value, plain_means=True)
     for folder, conventions in ((short / "c", None), (short / "a", conv)):
         row = evaluate(
             bench, _Half(), folder, metrics=["stoi"], progress=False, conventions=conventions

@@ -113,22 +113,25 @@ def test_batch_equals_clip_by_clip(pipe, overrides) -> None:
             assert torch.allclose(got.all_probs, want.all_probs, rtol=RTOL, atol=1e-6)
 
 
-def test_batch_follows_every_authors_protocol_switch(pipe) -> None:
+def test_batch_follows_every_authors_protocol_stage(pipe) -> None:
     """Demucs-keyword routing, PCM16 input and the 0.5-peak level hold in batches too."""
-    from eventsep.paper.experiments import AUTHORS_OVERRIDES
+    from eventsep.paper import authors
+    from eventsep.paper.experiments import AUTHORS_OVERRIDES, AUTHORS_STAGES
 
+    theirs = pipe.with_stages(AUTHORS_STAGES())
     overrides = {**AUTHORS_OVERRIDES, "mode": "ensemble", "flowsep_steps": 2, "seed": 3}
     items = [*ITEMS[:2], (_noise(64000, 4), "singing")]
-    batched = pipe.batch(items, 32000, **overrides)
+    batched = theirs.batch(items, 32000, **overrides)
     for (wave, prompt), got in zip(items, batched, strict=True):
-        want = pipe(wave, 32000, prompt, **overrides)
+        want = theirs(wave, 32000, prompt, **overrides)
         assert got.notes == want.notes
         assert _rel(got.flowsep_estimate, want.flowsep_estimate) < RTOL
         assert _rel(got.estimate, want.estimate) < RTOL
     assert any("Demucs keyword" in note for note in batched[2].notes)
-    # the level switch is honoured: FlowSep's output stays at the model's level, not the input's
-    restored = pipe.batch(items[:1], 32000, **{**overrides, "flowsep_level": "input"})[0]
-    assert _rel(restored.flowsep_estimate, batched[0].flowsep_estimate) > 1e-2
+    # the level stage is honoured: FlowSep's output stays at the model's level, not the input's
+    restored = theirs.with_stages(flowsep_io=authors.AuthorsFlowSepIO(unscaled=False))
+    again = restored.batch(items[:2], 32000, **overrides)[0]
+    assert _rel(again.flowsep_estimate, batched[0].flowsep_estimate) > 1e-2
 
 
 def test_gated_batch_matches_gated_calls_and_says_so(pipe) -> None:

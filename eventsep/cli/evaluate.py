@@ -29,7 +29,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from eventsep.cli.options import add_models_option, add_precision_option
+from eventsep.core.batching import check_batch_size
 from eventsep.core.errors import ConfigError
+from eventsep.evaluation import distributed
+from eventsep.evaluation.benchmarks import BuildProtocol, build_benchmark, read_benchmark
+from eventsep.evaluation.distributed import evaluate_distributed
+from eventsep.evaluation.evaluate import ALL_METRICS, RESULTS_FILE, ResultsLog, summarize_rows
+from eventsep.method.pipeline import EventSep, EventSepConfig
+from eventsep.models import registry
 from eventsep.paper import experiments
 
 __all__ = ["build_separator", "register", "resolve_config"]
@@ -91,13 +99,12 @@ def resolve_config(spec: str, protocol: str | None = None) -> tuple[str, dict[st
 def build_separator(name: str, fields: Mapping[str, Any], models: str, device: str | None):
     """Return ``separate(waveform, sample_rate, prompt)`` for a resolved configuration.
 
-    ``models`` is the model set (``EventSep.from_pretrained``'s argument).
+    ``models`` is the model set (``EventSep.from_pretrained``'s argument). The pipeline has
+    the method's stages; :func:`_run` gives it the protocol's (``pipe.with_stages``).
     """
     preset = _preset(name)
     if preset is not None and not preset.separates and dict(fields) == preset.fields():
         return lambda waveform, sample_rate, prompt: waveform
-    from eventsep.method.pipeline import EventSep, EventSepConfig
-
     try:  # unknown names and bad values are ConfigErrors naming the known fields
         config = EventSepConfig().replace(**fields)
     except (ConfigError, TypeError, ValueError) as exc:
@@ -107,11 +114,6 @@ def build_separator(name: str, fields: Mapping[str, Any], models: str, device: s
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from eventsep.core.batching import check_batch_size
-    from eventsep.evaluation import distributed
-    from eventsep.evaluation.benchmarks import read_benchmark
-    from eventsep.evaluation.evaluate import ALL_METRICS
-
     check_batch_size(args.batch_size)
     rank = distributed.from_env()
     device = distributed.device_for(rank, args.device)
@@ -142,11 +144,6 @@ def _run(
     device: str | None,
 ) -> int:
     """Load the models and evaluate this process's clips (all of them, or its shard)."""
-    from eventsep.evaluation import distributed
-    from eventsep.evaluation.distributed import evaluate_distributed
-    from eventsep.evaluation.evaluate import RESULTS_FILE, ResultsLog, summarize_rows
-    from eventsep.models.registry import load_clap_scorer
-
     protocol = experiments.PROTOCOLS[
         preset.protocol if preset is not None else experiments.check_protocol(args.protocol)
     ]
@@ -159,6 +156,8 @@ def _run(
             with ResultsLog(Path(args.out) / RESULTS_FILE).lock():
                 pass
         separate = build_separator(name, fields, args.models, device)
+        if callable(getattr(separate, "with_stages", None)):  # the protocol's stages
+            separate = separate.with_stages(protocol.make_stages())
     if args.throttle:
         inner = separate
 
@@ -168,13 +167,14 @@ def _run(
 
     clap = None
     if {"clap", "clap_a"} & set(metrics):
-        clap = load_clap_scorer(args.models, device=device, protocol=protocol.clap)
+        clap = registry.load_clap_scorer(args.models, device=device, protocol=protocol.clap)
     run = {
         "benchmark": bench.name,
         "config": name,
         "protocol": protocol.name,
         "metric_conventions": protocol.metrics.to_dict(),
         "config_fields": fields,
+        "stages": protocol.describe_stages(),
         "models": args.models,
         "data": str(bench.root),
     }
@@ -202,8 +202,6 @@ def _run(
 
 
 def _build(args: argparse.Namespace) -> int:
-    from eventsep.evaluation.benchmarks import BuildProtocol, build_benchmark
-
     protocol = BuildProtocol(
         seed=args.seed,
         snr_db=args.snr_db,
@@ -218,7 +216,6 @@ def _build(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add ``evaluate`` and ``build-benchmark`` to the ``eventsep`` parser."""
-    from eventsep.cli.options import add_models_option, add_precision_option
 
     p = subparsers.add_parser(
         "evaluate",

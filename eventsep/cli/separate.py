@@ -23,7 +23,16 @@ import re
 import sys
 from pathlib import Path
 
+from eventsep.cli.options import add_models_option, add_precision_option
+from eventsep.core.audio import AUDIO_EXTENSIONS, find_audio_files, load_audio, save_audio
 from eventsep.core.errors import ConfigError, PromptError
+from eventsep.core.gating import CLI_GATE_FLOOR
+from eventsep.core.io import write_json_atomic
+from eventsep.core.prompts import check_prompt
+from eventsep.method.fusion import FUSION_RULES, FusionConfig
+from eventsep.method.mapping import match_classes
+from eventsep.method.masks import MASK_KINDS
+from eventsep.method.pipeline import EMPTY_MASK_POLICIES, MODES, EventSep, EventSepConfig
 
 __all__ = ["output_stem", "prompt_slug", "register", "run"]
 
@@ -48,13 +57,6 @@ def output_stem(path: Path, root: Path | None, out: Path, prompt: str) -> Path:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``separate`` subcommand."""
-    from eventsep.cli.options import add_models_option, add_precision_option
-    from eventsep.core.audio import AUDIO_EXTENSIONS
-    from eventsep.core.gating import CLI_GATE_FLOOR
-    from eventsep.method.fusion import FUSION_RULES
-    from eventsep.method.masks import MASK_KINDS
-    from eventsep.method.pipeline import EMPTY_MASK_POLICIES, MODES, EventSepConfig
-
     d = EventSepConfig()
     p = subparsers.add_parser(
         "separate",
@@ -163,10 +165,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _config(args: argparse.Namespace):  # noqa: ANN202 - EventSepConfig, imported lazily
-    from eventsep.method.fusion import FusionConfig
-    from eventsep.method.pipeline import EventSepConfig
-
+def _config(args: argparse.Namespace) -> EventSepConfig:
     return EventSepConfig(
         mode=args.mode,
         mask=args.mask,
@@ -192,8 +191,6 @@ def _classes(values: list[str] | None, n: int) -> list[str | None]:
             f"--classes given {len(values)} times for {n} --prompt values; give it once per "
             "prompt, in the same order"
         )
-    from eventsep.method.mapping import match_classes
-
     for v in values:
         match_classes(v)  # an unknown class name fails before any model loads
     return list(values)
@@ -201,8 +198,6 @@ def _classes(values: list[str] | None, n: int) -> list[str | None]:
 
 def _separate(pipe, path: Path, prompts, classes, exclude, stems: bool):  # noqa: ANN202
     """Results of every prompt on one file: one pass with ``stems``, else a call per prompt."""
-    from eventsep.core.audio import load_audio
-
     x, sr = load_audio(path, mono=True)
     if stems:
         out = pipe.separate_stems(x[0], sr, prompts, exclude=exclude, classes=classes)
@@ -230,10 +225,6 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from eventsep.core.audio import find_audio_files, save_audio
-    from eventsep.core.io import write_json_atomic
-    from eventsep.method.pipeline import EventSep
-
     prompts = [" ".join(str(p).split()) for p in args.prompt]
     for p in prompts:
         if not p:
@@ -243,8 +234,6 @@ def run(args: argparse.Namespace) -> int:
     if args.stems and "residual" in {prompt_slug(p) for p in prompts}:
         raise ConfigError("with --stems no --prompt may be named 'residual' (the residual's file)")
     classes = _classes(args.classes, len(prompts))
-    from eventsep.core.prompts import check_prompt
-
     exclude = [check_prompt(e) for e in args.exclude]
     config = _config(args)
 

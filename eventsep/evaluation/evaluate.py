@@ -21,18 +21,16 @@ One writer per folder
 POSIX, ``LockFileEx`` on Windows) from before it reads ``run.json`` until its last row is written.
 A second evaluation of the same folder stops at once with
 :class:`~eventsep.core.errors.ResultsLockedError` and writes nothing, so two runs never append the
-same
-clip twice. The lock belongs to the open file, not to the file's existence: the operating system
-releases it when the holder exits in any way (SIGKILL included), so a killed run never blocks the
-next one, which resumes as above.
+same clip twice. The lock belongs to the open file, not to the file's existence: the operating
+system releases it when the holder exits in any way (SIGKILL included), so a killed run never
+blocks the next one, which resumes as above.
 
 Batches and torchrun
 --------------------
 ``batch_size > 1`` separates clips of similar length together (:func:`evaluate_rows`); each row
 is still appended once, as its batch finishes, so resuming works the same. Under ``torchrun``
 (:func:`eventsep.evaluation.distributed.evaluate_distributed`) every rank appends the rows of its
-shard to
-its own ``rows.rank<k>.jsonl`` (no cross-process locking) and rank 0 folds them into
+shard to its own ``rows.rank<k>.jsonl`` (no cross-process locking) and rank 0 folds them into
 ``rows.jsonl`` at the end (:func:`merge_rows`). Rows of per-rank files count as done for every
 later run, single-process ones included, which merge them too.
 
@@ -49,14 +47,14 @@ Metric conventions
 ------------------
 :class:`MetricConventions` says how undefined values are recorded and averaged: by default an
 undefined STOI/ESTOI is ``null`` and every mean skips and counts undefined values; the
-``authors`` protocol keeps pystoi's ``1e-5`` placeholder in the row and takes plain means
-(shared/AUTHORS_PROTOCOL.md 5.4, 5.6). Both report SDR, SDRi and SI-SDR alike: SDR is an SNR,
-SDRi is SDR(estimate) - SDR(mixture), SI-SDR is absolute (not an improvement), none zero-mean.
+``authors`` protocol gives its own STOI function, which keeps pystoi's ``1e-5`` placeholder in
+the row, and takes plain means (docs/protocols.md). Both report SDR, SDRi and SI-SDR alike:
+SDR is an SNR, SDRi is SDR(estimate) - SDR(mixture), SI-SDR is absolute (not an improvement),
+none zero-mean.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -68,9 +66,24 @@ from typing import Any
 
 import torch
 
-from eventsep.core.errors import BenchmarkError, ConfigError, EventSepError, ResultsLockedError
+from eventsep.core.audio import fit_length, load_audio, resample
+from eventsep.core.batching import check_batch_size, group_by_length
+from eventsep.core.errors import BenchmarkError, ConfigError, EventSepError
+from eventsep.core.io import write_json_atomic
 from eventsep.evaluation import metrics as M
 from eventsep.evaluation.benchmarks import BENCHMARK_SAMPLE_RATE, BenchmarkItem
+from eventsep.evaluation.results import (
+    LOCK_FILE,
+    RANK_FILE,
+    RESULTS_FILE,
+    RUN_FILE,
+    ResultsLog,
+    load_rows,
+    merge_rows,
+    rank_file,
+    rank_files,
+    rank_rows,
+)
 from eventsep.models.clap.scorer import ClapScorer
 
 __all__ = [
@@ -81,6 +94,7 @@ __all__ = [
     "RESULTS_FILE",
     "RUN_FILE",
     "ResultsLog",
+    "StoiValue",
     "check_metrics",
     "evaluate",
     "evaluate_rows",
@@ -94,11 +108,6 @@ __all__ = [
 
 ALL_METRICS = ("sdr", "sdri", "si_sdr", "stoi", "estoi", "clap", "clap_a")
 """Metrics a row can hold (CLAP ones need a :class:`~eventsep.models.clap.scorer.ClapScorer`)."""
-RESULTS_FILE = "rows.jsonl"
-LOCK_FILE = RESULTS_FILE + ".lock"
-RUN_FILE = "run.json"
-#: Rows file of one rank of a ``torchrun`` evaluation (:mod:`eventsep.evaluation.distributed`).
-RANK_FILE = "rows.rank{rank}.jsonl"
 _RUN_KEYS = ("benchmark", "config", "protocol", "models", "metrics")
 #: Keys of ``run.json`` written by older versions, and their current names.
 _OLD_RUN_KEYS = {"profile": "models"}
@@ -106,25 +115,57 @@ _OLD_RUN_KEYS = {"profile": "models"}
 _RUN_DEFAULTS = {"protocol": "corrected"}
 
 
+#: ``stoi(result, estimate, reference, sample_rate, *, extended) -> float``: the (E)STOI value
+#: a protocol records for one clip, given this package's
+#: :class:`~eventsep.evaluation.metrics.IntelligibilityResult` (``result``), the estimate and the
+#: reference (``(samples,)`` each) at ``sample_rate`` Hz; ``extended`` asks for ESTOI.
+StoiValue = Callable[..., float]
+
+
 @dataclass(frozen=True)
 class MetricConventions:
-    """How a protocol records and averages undefined metric values.
+    """How a protocol computes, records and averages its metrics.
 
     Attributes
     ----------
-    stoi_placeholder : bool
-        ``False`` (corrected): an undefined STOI/ESTOI (fewer than 30 active reference frames,
-        silent reference) is ``null`` in the row with a ``*_reason``. ``True`` (authors): the row
-        holds what pystoi returns, ``1e-5`` in that case (shared/AUTHORS_PROTOCOL.md 5.4,
-        :func:`eventsep.paper.authors.pystoi_value`); the reason is still recorded.
+    stoi : callable or None
+        ``None`` (corrected): the row holds this package's STOI/ESTOI, ``null`` when undefined
+        (fewer than 30 active reference frames, silent reference) with a ``*_reason``. A
+        :data:`StoiValue` function (the authors' is :func:`eventsep.paper.authors.pystoi_value`,
+        which keeps pystoi's ``1e-5`` placeholder) gives the value recorded instead; the
+        reason is still recorded.
     plain_means : bool
-        ``False`` (corrected): every mean skips and counts undefined values. ``True`` (authors,
-        section 5.6): SDR, SDRi, SI-SDR, CLAP and CLAP-A are plain means, one undefined value
-        makes the mean undefined; STOI and ESTOI skip NaN (``nanmean``) but keep ``1e-5``.
+        ``False`` (corrected): every mean skips and counts undefined values. ``True`` (authors):
+        SDR, SDRi, SI-SDR, CLAP and CLAP-A are plain means, one undefined value makes the mean
+        undefined; STOI and ESTOI skip NaN (``nanmean``) but keep ``1e-5``.
+    clap : str
+        The CLAP protocol (``"corrected"`` or ``"authors"``,
+        :data:`eventsep.models.clap.scorer.CLAP_PROTOCOLS`): which CLAP models and input
+        handling score CLAP and CLAP-A (``registry.load_clap_scorer(protocol=...)``).
     """
 
-    stoi_placeholder: bool = False
+    stoi: StoiValue | None = None
     plain_means: bool = False
+    clap: str = "corrected"
+
+    @property
+    def stoi_placeholder(self) -> bool:
+        """True when a protocol's own STOI function replaces this package's value."""
+        return self.stoi is not None
+
+    def stoi_value(
+        self,
+        result: Any,
+        estimate: torch.Tensor,
+        reference: torch.Tensor,
+        sample_rate: int,
+        *,
+        extended: bool,
+    ) -> float:
+        """The (E)STOI recorded for one clip (``result.value`` unless :attr:`stoi` is set)."""
+        if self.stoi is None:
+            return result.value
+        return self.stoi(result, estimate, reference, sample_rate, extended=extended)
 
     def summarize(self, values: Iterable[Any], metric: str) -> M.MetricSummary:
         """Mean of one metric's row values under these conventions."""
@@ -135,114 +176,12 @@ class MetricConventions:
         return summary
 
     def to_dict(self) -> dict[str, bool]:
-        """The conventions as JSON data (recorded in ``run.json``)."""
+        """The conventions as JSON data (recorded in ``run.json``; the CLAP protocol is
+        recorded as the run's ``protocol``)."""
         return {"stoi_placeholder": self.stoi_placeholder, "plain_means": self.plain_means}
 
 
 Separator = Callable[[torch.Tensor, int, str], Any]
-
-
-class ResultsLog:
-    """Append-only JSON Lines file of result rows, safe against being killed mid-write.
-
-    Parameters
-    ----------
-    path : path
-        The ``.jsonl`` file (created on first append).
-    """
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        self.lock_path = self.path.with_name(self.path.name + ".lock")
-
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        """Hold the exclusive writer lock of this file for the block (never waits).
-
-        Raises
-        ------
-        ResultsLockedError
-            Another process (or another ``ResultsLog`` in this one) holds the lock.
-        """
-        from filelock import FileLock, Timeout
-
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:  # an OS lock only: no fallback to a marker file that a killed run would leave
-            lock = FileLock(self.lock_path, timeout=0, fallback_to_soft=False)
-        except TypeError:  # filelock < 4 has no soft fallback to turn off
-            lock = FileLock(self.lock_path, timeout=0)
-        try:
-            lock.acquire()
-        except Timeout:
-            raise ResultsLockedError(
-                f"{self.path.parent}: another evaluation is writing there (lock "
-                f"{self.lock_path.name} is held); wait for it to finish or use another --out"
-            ) from None
-        try:
-            yield
-        finally:
-            lock.release()
-
-    def load(self, repair: bool = True) -> list[dict[str, Any]]:
-        """Read all complete rows; with ``repair``, cut a torn last line off the file.
-
-        Raises
-        ------
-        BenchmarkError
-            A line other than the last is not valid JSON (the file was edited or damaged).
-        """
-        if not self.path.is_file():
-            return []
-        data = self.path.read_bytes()
-        rows: list[dict[str, Any]] = []
-        good_end = 0
-        pos = 0
-        lines = data.split(b"\n")
-        for i, line in enumerate(lines):
-            last = i == len(lines) - 1
-            end = pos + len(line) + (0 if last else 1)
-            if line.strip():
-                try:
-                    if last:  # no trailing newline: the write was cut short
-                        raise ValueError("torn line")
-                    row = json.loads(line)
-                    if not isinstance(row, dict) or "id" not in row:
-                        raise ValueError("not a row")
-                except ValueError:
-                    if last or all(not rest.strip() for rest in lines[i + 1 :]):
-                        break
-                    raise BenchmarkError(
-                        f"{self.path} line {i + 1} is not a valid result row; move the file away "
-                        "to start over"
-                    ) from None
-                rows.append(row)
-            good_end = end
-            pos = end
-        if repair and good_end < len(data):
-            with open(self.path, "r+b") as fh:
-                fh.truncate(good_end)
-                fh.flush()
-                os.fsync(fh.fileno())
-        return rows
-
-    def append(self, row: Mapping[str, Any]) -> None:
-        """Append one row durably (single write, then fsync)."""
-        line = (json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)  # umask applies
-        try:
-            view = memoryview(line)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def load_rows(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """Rows of a results folder (without repairing it), in the order they were written."""
-    return ResultsLog(Path(out_dir) / RESULTS_FILE).load(repair=False)
 
 
 def _finite(x: Any) -> float | None:
@@ -276,8 +215,6 @@ def _present(result: Any) -> bool | None:
 
 
 def _check_run(out_dir: Path, run: Mapping[str, Any]) -> None:
-    from eventsep.core.io import write_json_atomic
-
     path = out_dir / RUN_FILE
     if path.is_file():
         try:
@@ -288,9 +225,12 @@ def _check_run(out_dir: Path, run: Mapping[str, Any]) -> None:
             for was, now in _OLD_RUN_KEYS.items():
                 if now not in old and was in old:
                     old[now] = old.pop(was)
+            # the stage choices of the run (recorded since the stages replaced config fields;
+            # older folders without them resume)
+            keys = _RUN_KEYS + (("stages",) if "stages" in old and "stages" in run else ())
             diff = [
                 k
-                for k in _RUN_KEYS
+                for k in keys
                 if old.get(k, _RUN_DEFAULTS.get(k)) != run.get(k, _RUN_DEFAULTS.get(k))
             ]
             if diff:
@@ -360,8 +300,6 @@ def evaluate(
     """
     from tqdm.auto import tqdm
 
-    from eventsep.core.batching import check_batch_size
-
     check_metrics(metrics, clap)
     check_batch_size(batch_size)
     out = Path(out_dir)
@@ -415,57 +353,6 @@ def check_metrics(metrics: Sequence[str], clap: ClapScorer | None) -> None:
         raise ConfigError("CLAP metrics need a ClapScorer (clap=...)")
 
 
-def rank_file(rank: int) -> str:
-    """Name of the rows file rank ``rank`` of a torchrun evaluation appends to."""
-    return RANK_FILE.format(rank=int(rank))
-
-
-def rank_files(out_dir: str | os.PathLike) -> list[Path]:
-    """The per-rank rows files in a results folder, by rank."""
-    found = []
-    for path in Path(out_dir).glob(RANK_FILE.format(rank="*")):
-        rank = path.name[len("rows.rank") : -len(".jsonl")]
-        if rank.isdigit():
-            found.append((int(rank), path))
-    return [p for _, p in sorted(found)]
-
-
-def rank_rows(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """Complete rows of every per-rank file (by rank, then file order), without repairing."""
-    return [row for path in rank_files(out_dir) for row in ResultsLog(path).load(repair=False)]
-
-
-def merge_rows(out_dir: str | os.PathLike, order: Sequence[str]) -> list[dict[str, Any]]:
-    """Fold the per-rank files into ``rows.jsonl``, each clip once, then delete them.
-
-    Rows already in ``rows.jsonl`` win over per-rank copies of the same clip; the merged file
-    lists the clips of ``order`` first, in that order, then any other rows in the order they
-    were found. ``rows.jsonl`` is replaced atomically before the per-rank files are removed,
-    so an interruption at any point loses nothing (a rerun merges again). The caller holds the
-    lock of ``rows.jsonl``.
-
-    Returns
-    -------
-    list of dict
-        The merged rows, in file order.
-    """
-    from eventsep.core.io import write_text_atomic
-
-    out = Path(out_dir)
-    parts = rank_files(out)
-    rows: dict[str, dict[str, Any]] = {}
-    for row in ResultsLog(out / RESULTS_FILE).load(repair=False) + rank_rows(out):
-        rows.setdefault(row["id"], row)
-    first = [i for i in dict.fromkeys(order) if i in rows]
-    ids = first + [i for i in rows if i not in set(first)]
-    merged = [rows[i] for i in ids]
-    text = "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in merged)
-    write_text_atomic(out / RESULTS_FILE, text)
-    for path in parts:
-        path.unlink(missing_ok=True)
-    return merged
-
-
 def clip_length(item: BenchmarkItem) -> int:
     """Frames of ``item``'s mixture file from its header (0 when it cannot be read)."""
     import soundfile as sf
@@ -496,8 +383,6 @@ def evaluate_rows(
     separator is called clip by clip. ``timing["separate"]`` is then the clip's share of its
     batch's time. ``conventions`` says how undefined values are recorded (default: corrected).
     """
-    from eventsep.core.batching import check_batch_size, group_by_length
-
     size = check_batch_size(batch_size)
     if size == 1:
         groups = [[i] for i in range(len(todo))]
@@ -564,8 +449,6 @@ def _new_row(
 
 def _load_item(item: BenchmarkItem, sample_rate: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Mixture and reference of ``item``, ``(samples,)`` each at ``sample_rate``."""
-    from eventsep.core.audio import load_audio
-
     try:
         mix, _ = load_audio(item.mixture_path, sample_rate, mono=True)
         ref, _ = load_audio(item.reference_path, sample_rate, mono=True)
@@ -595,8 +478,6 @@ def _score(
     conventions: MetricConventions | None = None,
 ) -> None:
     """Fill ``row`` with the labels and metrics of ``result`` (a Tensor or an EventSepResult)."""
-    from eventsep.core.audio import fit_length, resample
-
     timing = row["timing"]
     est = result if isinstance(result, torch.Tensor) else result.estimate
     est = torch.as_tensor(est).detach().float().cpu().reshape(-1)
@@ -620,11 +501,8 @@ def _score(
     for name, fn in (("stoi", M.stoi), ("estoi", M.estoi)):
         if name in metrics:
             res = fn(est, ref, sample_rate)
-            value = res.value
-            if conventions is not None and conventions.stoi_placeholder:
-                from eventsep.paper.authors import pystoi_value
-
-                value = pystoi_value(res, est, ref, sample_rate, extended=name == "estoi")
+            conv = conventions or MetricConventions()
+            value = conv.stoi_value(res, est, ref, sample_rate, extended=name == "estoi")
             row[name] = _finite(value)
             row[f"{name}_reason"] = res.reason
             row["stoi_frames"] = res.active_frames

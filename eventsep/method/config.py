@@ -1,9 +1,8 @@
 """Settings of one EventSep run: :class:`EventSepConfig` and the choices of its fields.
 
 The defaults are the paper's best settings; the CLI and the notebooks read theirs from here.
-Every field can also be given to a single call of :class:`eventsep.method.pipeline.EventSep`, where
-it
-takes effect for that call.
+Every field can also be given to a single call of :class:`eventsep.method.pipeline.EventSep`,
+where it takes effect for that call.
 """
 
 from __future__ import annotations
@@ -18,21 +17,11 @@ from eventsep.core.gating import check_floor
 from eventsep.core.precision import check_precision
 from eventsep.method.fusion import FusionConfig
 from eventsep.method.mapping import METHODS as _MAPPING_METHODS
-from eventsep.method.masks import (
-    EMPTY_MASK_POLICIES,
-    MASK_FORMULAS,
-    MASK_INTERPOLATIONS,
-    MASK_KINDS,
-)
+from eventsep.method.masks import EMPTY_MASK_POLICIES, MASK_KINDS
 from eventsep.models.sed import HEADS as SED_HEADS
 
 __all__ = [
-    "COMMA_PROMPTS",
     "EMPTY_MASK_POLICIES",
-    "FLOWSEP_INPUTS",
-    "FLOWSEP_LEVELS",
-    "MASK_FORMULAS",
-    "MASK_INTERPOLATIONS",
     "MODES",
     "SED_HEADS",
     "EventSepConfig",
@@ -42,12 +31,6 @@ __all__ = [
 #: What a call returns as ``estimate``: one separator, both (estimate = AudioSep), or the fusion.
 MODES: tuple[str, ...] = ("audiosep", "flowsep", "both", "ensemble")
 _SEGMENTS = ("random", "full", "active")
-#: ``comma_prompts``: the mapper sees the whole prompt, or it is split on commas (authors).
-COMMA_PROMPTS: tuple[str, ...] = ("mapper", "split-max")
-#: ``flowsep_input``: FlowSep's 16 kHz input as float, or through a 16-bit PCM round trip.
-FLOWSEP_INPUTS: tuple[str, ...] = ("float", "pcm16")
-#: ``flowsep_level``: FlowSep's estimate at the input's level, or at its 0.5-peak level.
-FLOWSEP_LEVELS: tuple[str, ...] = ("input", "peak")
 
 
 #: Former flat EventSepConfig fusion fields -> their FusionConfig name (for error hints).
@@ -111,7 +94,7 @@ class EventSepConfig:
         the time mask holds the most, i.e. where the target is most active).
     seed : int or None
         Seed of FlowSep's random draws (span start, noise). ``None``: unseeded, fresh entropy on
-        every call, as the authors' code (AUTHORS_PROTOCOL.md 3.2, 6); a call or an experiment
+        every call, as the authors' code (docs/protocols.md); a call or an experiment
         that passes ``seed=<int>`` makes an ``authors`` run repeatable again.
     gate_floor : float
         Event gating (:mod:`eventsep.core.gating`): the separators skip the chunks where the time
@@ -121,43 +104,14 @@ class EventSepConfig:
     precision : str
         ``"fp32"`` (default), ``"bf16"`` or ``"fp16"``: the networks run under autocast, STFTs,
         masks and fusion stay float32 (:mod:`eventsep.core.precision`).
-    double_sigmoid : bool
-        Take the sigmoid of the detector's probabilities again before the mask, so every
-        ``p`` lies in [0.5, 0.731] (section 2.2). Default ``False``.
-    mask_formula : str
-        One of :data:`MASK_FORMULAS`: ``"as-named"`` (default) or ``"authors"``, where hard and
-        soft (and every other kind but ``"none"``) are ``min(p / tau, 1)`` (section 2.3).
-    mask_interpolation : str
-        One of :data:`MASK_INTERPOLATIONS`: ``"time"`` (default, frame ``i`` at ``i / 100`` s)
-        or ``"endpoints"`` (frames stretched from first to last sample, section 2.4). The
-        authors' "no fallback" is ``empty_mask="keep"``.
-    comma_prompts : str
-        One of :data:`COMMA_PROMPTS`: ``"mapper"`` (default, the whole prompt goes to the
-        mapper) or ``"split-max"`` (:data:`eventsep.paper.authors.COMMA_PROMPT_POLICY`, section
-        2.5).
-    demucs_keywords : bool
-        Never mask a prompt that contains one of :data:`eventsep.paper.authors.DEMUCS_KEYWORDS`
-        ("singing", "bass", ...), the side effect of the authors' Demucs routing with Demucs
-        off (section 2.5). Default ``False``.
-    skip_unconfident : bool
-        Skip the time mask when the prompt matched no class confidently (default ``True``);
-        the authors' cascade always returns a class and always masks (section 2.5).
-    flowsep_input : str
-        One of :data:`FLOWSEP_INPUTS`: ``"float"`` (default) or ``"pcm16"``, the 16-bit WAV
-        round trip of FlowSep's 16 kHz input (section 3.2 step 2).
-    flowsep_level : str
-        One of :data:`FLOWSEP_LEVELS`: ``"input"`` (default, FlowSep's estimate brought back to
-        the input's level) or ``"peak"``, left at the level of its input scaled to 0.5 peak
-        (section 3.2).
 
     Notes
     -----
-    The last eight fields switch deviations of the authors' benchmark code on
-    (``shared/AUTHORS_PROTOCOL.md``, section numbers given). Their defaults are this package's
-    corrected behaviour; the ``authors`` protocol of :mod:`eventsep.paper.experiments` sets the
-    other
-    values (with ``mapping_method="paper"``, ``empty_mask="keep"``, ``seed=None`` and fusion
-    ``path="benchmark"``); :mod:`eventsep.paper.authors` holds the math.
+    These are the method's own settings. How a prompt is mapped, how the mask is made from the
+    probabilities, what FlowSep's input goes through and how the estimates are fused are stages
+    (:class:`eventsep.method.stages.Stages`, given to the pipeline), not fields: a protocol of
+    :mod:`eventsep.paper.experiments` is a choice of fields and of stages (the ``authors``
+    protocol's stages are in :mod:`eventsep.paper.authors`; docs/protocols.md).
     """
 
     mode: str = "ensemble"
@@ -172,14 +126,6 @@ class EventSepConfig:
     seed: int | None = 0
     gate_floor: float = 0.0
     precision: str = "fp32"
-    double_sigmoid: bool = False
-    mask_formula: str = "as-named"
-    mask_interpolation: str = "time"
-    comma_prompts: str = "mapper"
-    demucs_keywords: bool = False
-    skip_unconfident: bool = True
-    flowsep_input: str = "float"
-    flowsep_level: str = "input"
 
     def __post_init__(self) -> None:
         def choose(name: str, value: object, allowed: tuple[str, ...]) -> None:
@@ -192,14 +138,6 @@ class EventSepConfig:
         choose("mapping method", self.mapping_method, _MAPPING_METHODS)
         choose("empty-mask policy", self.empty_mask, EMPTY_MASK_POLICIES)
         choose("FlowSep segment", self.segment, _SEGMENTS)
-        choose("mask formula", self.mask_formula, MASK_FORMULAS)
-        choose("mask interpolation", self.mask_interpolation, MASK_INTERPOLATIONS)
-        choose("comma-prompt policy", self.comma_prompts, COMMA_PROMPTS)
-        choose("FlowSep input", self.flowsep_input, FLOWSEP_INPUTS)
-        choose("FlowSep level", self.flowsep_level, FLOWSEP_LEVELS)
-        for name in ("double_sigmoid", "demucs_keywords", "skip_unconfident"):
-            if not isinstance(getattr(self, name), bool):
-                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.seed is not None and (isinstance(self.seed, bool) or int(self.seed) != self.seed):
             raise ConfigError(f"seed must be an integer or None (unseeded), got {self.seed!r}")
         if not 0.0 < float(self.threshold) <= 1.0:

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from eventsep.core.errors import ConfigError
+from eventsep.core.io import atomic_path
 
 __all__ = [
     "COLUMNS",
@@ -175,8 +176,6 @@ def write_events_tsv(path: str | os.PathLike, events: Sequence[SoundEvent], file
     filename : str
         The ``filename`` column (the audio file's name, as DCASE metadata lists it).
     """
-    from eventsep.core.io import atomic_path
-
     _check_label(filename)
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_NONE)

@@ -44,12 +44,9 @@ AudioSep low-passed plus FlowSep high-passed), so all five rules are identical t
 inference path is implemented by the STFT functions here; ``bandlimit_8k=True,
 crossfade=0, clip=True`` reproduces it (up to the resampler).
 
-``FusionConfig(path="benchmark")`` runs the benchmark path instead
-(:func:`eventsep.paper.authors.benchmark_fuse`; the ``authors`` protocol, shared/AUTHORS_PROTOCOL.md
-section 4.1): each rule is looked up under the name the authors committed it with
-(:data:`eventsep.paper.authors.BENCHMARK_RULE_NAMES`), and as none of those is ``"ensemble_a"``,
-every rule is the band split; ``n_fft``, ``hop_length``, ``crossfade``, ``bandlimit_8k`` and
-``clip`` play no part there.
+The benchmark path is not a setting of this module: it is the ``authors`` protocol's fusion
+stage (:class:`eventsep.paper.authors.BenchmarkFusion`, plugged in through
+:class:`eventsep.method.stages.Stages`), which takes the same :class:`FusionConfig`.
 """
 
 from __future__ import annotations
@@ -59,11 +56,11 @@ from dataclasses import dataclass
 
 import torch
 
+from eventsep.core.audio import fit_length, resample
 from eventsep.core.dsp import crossfade_window
 from eventsep.core.errors import ConfigError
 
 __all__ = [
-    "FUSION_PATHS",
     "FUSION_RULES",
     "FusionConfig",
     "STFTFusion",
@@ -83,10 +80,6 @@ FUSION_RULES: tuple[str, ...] = (
     "progressive",
     "reverse-progressive",
 )
-
-#: Where the rules are computed: "stft" (the inference path, this module) or "benchmark" (the
-#: authors' benchmark path, :func:`eventsep.paper.authors.benchmark_fuse`).
-FUSION_PATHS: tuple[str, ...] = ("stft", "benchmark")
 
 _RMS_EPS = 1e-12
 
@@ -121,10 +114,6 @@ class FusionConfig:
         Band-limit the whole output to 8 kHz as the authors' code does.
     clip : bool
         Clip the output to [-1, 1] as the authors' code does.
-    path : str
-        One of :data:`FUSION_PATHS`: ``"stft"`` (default) or ``"benchmark"``, the authors'
-        benchmark path, a time-domain Butterworth band split at ``cutoff_hz`` for every rule
-        (shared/AUTHORS_PROTOCOL.md section 4.1).
     """
 
     rule: str = "rate"
@@ -135,14 +124,9 @@ class FusionConfig:
     crossfade: int = 512
     bandlimit_8k: bool = False
     clip: bool = False
-    path: str = "stft"
 
     def __post_init__(self) -> None:
         _check_rule(self.rule)
-        if self.path not in FUSION_PATHS:
-            raise ConfigError(
-                f"unknown fusion path {self.path!r}; choose one of {', '.join(FUSION_PATHS)}"
-            )
         _check_rate(self.rate)
         if self.cutoff_hz < 0:
             raise ConfigError(f"cutoff_hz must be >= 0, got {self.cutoff_hz}")
@@ -372,8 +356,6 @@ def overlap_add_span(
 
 
 def _resample(x: torch.Tensor, orig_sr: int, new_sr: int) -> torch.Tensor:
-    from eventsep.core.audio import resample
-
     return resample(x, orig_sr, new_sr)
 
 
@@ -417,23 +399,7 @@ def fuse(
         raise ValueError(
             f"fuse expects 1-D waveforms, got {tuple(audiosep.shape)} and {tuple(flowsep.shape)}"
         )
-    from eventsep.core.audio import fit_length
-
     c = FusionConfig() if config is None else config
-    if c.path == "benchmark":
-        from eventsep.paper.authors import BENCHMARK_RULE_NAMES, benchmark_fuse
-
-        return benchmark_fuse(
-            audiosep,
-            flowsep,
-            start,
-            length,
-            BENCHMARK_RULE_NAMES[c.rule],
-            rate=c.rate,
-            cutoff_hz=c.cutoff_hz,
-            audiosep_rate=audiosep_rate,
-            flowsep_rate=flowsep_rate,
-        )
     n32 = audiosep.shape[-1]
     a16 = _resample(audiosep, audiosep_rate, flowsep_rate)
     a_seg, f_seg, start, length = align_span(a16, flowsep.to(a16.device), start, length)

@@ -29,8 +29,7 @@ Differences from the authors' code: the mask is applied to probabilities taken o
 sigmoid (theirs took it twice); and :func:`frames_to_samples` puts frame ``i`` at its true time
 ``i / frames_per_second`` seconds, whereas theirs stretched the frame vector over the clip
 (``np.linspace(0, 1, frames)``), a drift of up to one hop (10 ms) at the end. The ``authors``
-protocol switches both back (:data:`MASK_FORMULAS`, :data:`MASK_INTERPOLATIONS`,
-:mod:`eventsep.paper.authors`).
+protocol's masker stage (:class:`eventsep.paper.authors.AuthorsMasker`) computes both their way.
 """
 
 from __future__ import annotations
@@ -44,8 +43,6 @@ from eventsep.core.errors import ConfigError
 
 __all__ = [
     "EMPTY_MASK_POLICIES",
-    "MASK_FORMULAS",
-    "MASK_INTERPOLATIONS",
     "MASK_KINDS",
     "DEFAULT_THRESHOLD",
     "DEFAULT_SIGMA",
@@ -65,17 +62,8 @@ MASK_KINDS = ("none", "hard", "soft", "soft-rel", "soft-gauss", "soft-fade-th")
 #: What to do when a mask is (numerically) all zero: "restore" (mask of ones, target marked
 #: absent, the paper's behaviour), "silence" (the estimate is silent, separators not run) or
 #: "keep" (no fallback: the mask is used as it is, as the authors' benchmark code does,
-#: shared/AUTHORS_PROTOCOL.md section 2.4; the target is still reported absent).
+#: docs/protocols.md; the target is still reported absent).
 EMPTY_MASK_POLICIES: tuple[str, ...] = ("restore", "silence", "keep")
-#: How the mask value of a frame is computed: "as-named" (each kind by its formula) or
-#: "authors" (every kind but "none" is ``min(p / tau, 1)``, so hard = soft; AUTHORS_PROTOCOL.md
-#: section 2.3, :func:`eventsep.paper.authors.authors_mask`).
-MASK_FORMULAS: tuple[str, ...] = ("as-named", "authors")
-#: How frame values are spread over samples: "time" (frame i at i / frames_per_second s,
-#: :func:`frames_to_samples`) or "endpoints" (first and last frame on the first and last
-#: sample, the authors' ``np.interp`` over ``linspace(0, 1, .)``, AUTHORS_PROTOCOL.md 2.4,
-#: :func:`eventsep.paper.authors.stretch_to_samples`).
-MASK_INTERPOLATIONS: tuple[str, ...] = ("time", "endpoints")
 _ALIASES = {"soft-fade": "soft-gauss"}
 DEFAULT_THRESHOLD = 0.55
 DEFAULT_SIGMA = 5.0

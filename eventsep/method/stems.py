@@ -16,7 +16,9 @@ from typing import Any
 
 import torch
 
+from eventsep.core.audio import check_sample_rate, check_waveform, resample
 from eventsep.core.errors import ConfigError, PromptError
+from eventsep.core.prompts import check_prompt
 from eventsep.method.result import EventSepResult
 
 __all__ = ["Stems", "separate_stems"]
@@ -105,9 +107,6 @@ def separate_stems(
     ConfigError
         ``classes`` does not have one entry per prompt.
     """
-    from eventsep.core.audio import check_sample_rate, check_waveform, resample
-    from eventsep.core.prompts import check_prompt
-
     texts = tuple(check_prompt(p) for p in prompts)
     if not texts:
         raise PromptError("give at least one prompt")

@@ -12,8 +12,10 @@ and derived from a few axes, so each change is one edit:
 * a Table 3 rule: :data:`eventsep.method.fusion.FUSION_RULES` (display name in
 :data:`FUSION_LABELS`,
   else derived from the rule's name);
-* a protocol: a :class:`Protocol` in :data:`PROTOCOLS`; every experiment is then registered
-  under it too, with the protocol's overrides under the experiment's own.
+* a protocol: a :class:`~eventsep.paper.protocols.Protocol` in
+  :data:`~eventsep.paper.protocols.PROTOCOLS` (or, from outside the package,
+  :func:`register_protocol`); every experiment is then registered under it too, with the
+  protocol's overrides under the experiment's own, and run with the protocol's stages.
 
 Consumers: ``eventsep evaluate --config NAME`` (its presets are :func:`names`),
 :class:`eventsep.paper.study.Study` (evaluates :func:`for_table`) and :mod:`eventsep.paper.tables`
@@ -34,12 +36,22 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from eventsep.core.errors import ConfigError
-from eventsep.evaluation.evaluate import ALL_METRICS, MetricConventions
+from eventsep.evaluation.evaluate import ALL_METRICS
 from eventsep.method import fusion
-from eventsep.paper import authors
+from eventsep.paper.protocols import (
+    AUTHORS_OVERRIDES,
+    AUTHORS_PROTOCOL,
+    AUTHORS_STAGES,
+    DEFAULT_PROTOCOL,
+    PROTOCOLS,
+    Protocol,
+    check_protocol,
+)
 
 __all__ = [
+    "AUTHORS_OVERRIDES",
     "AUTHORS_PROTOCOL",
+    "AUTHORS_STAGES",
     "DEFAULT_PROTOCOL",
     "EXPERIMENTS",
     "FUSION_ABLATION",
@@ -60,6 +72,8 @@ __all__ = [
     "apply_protocol",
     "build_registry",
     "check_protocol",
+    "register_protocol",
+    "unregister_protocol",
     "for_table",
     "get",
     "names",
@@ -67,43 +81,8 @@ __all__ = [
     "table_spec",
 ]
 
-DEFAULT_PROTOCOL = "corrected"
-"""The protocol of every results folder written before protocols were named."""
-AUTHORS_PROTOCOL = "authors"
-"""The protocol that computes what the authors' benchmark code computes."""
-
 
 # ----------------------------------------------------------------------------------- types
-@dataclass(frozen=True)
-class Protocol:
-    """An evaluation protocol: how every experiment is run under it.
-
-    Attributes
-    ----------
-    name : str
-        Registry key and results-folder suffix (``<experiment>@<name>``) when not the default.
-    description : str
-        One sentence for help texts and reports.
-    overrides : mapping
-        ``EventSepConfig`` fields every separating experiment gets under this protocol; the
-        experiment's own fields win (a ``fusion`` mapping is merged field by field).
-    metrics : MetricConventions
-        How its rows record undefined values and how its tables average them.
-    clap : str
-        The protocol name given to ``modelsets.load_clap_scorer`` (which CLAP models and
-        input handling score CLAP and CLAP-A).
-    notes : tuple of str
-        Sentences the tables' notes quote for this protocol.
-    """
-
-    name: str
-    description: str
-    overrides: Mapping[str, Any] = field(default_factory=dict)
-    metrics: MetricConventions = field(default_factory=MetricConventions)
-    clap: str = DEFAULT_PROTOCOL
-    notes: tuple[str, ...] = ()
-
-
 @dataclass(frozen=True)
 class TableSpec:
     """A results table of the paper.
@@ -225,64 +204,6 @@ class Experiment:
 
 
 # ------------------------------------------------------------------------------------ axes
-AUTHORS_OVERRIDES: Mapping[str, Any] = {
-    # section 2.5: the authors' cascade per comma part, Demucs keywords unmasked, no gate
-    "mapping_method": "paper",
-    "comma_prompts": "split-max",
-    "demucs_keywords": True,
-    "skip_unconfident": False,
-    # sections 2.1-2.4: Att head, second sigmoid, hard = soft, stretched frames, no fallback
-    "sed_head": "att",
-    "double_sigmoid": True,
-    "mask_formula": "authors",
-    "mask_interpolation": "endpoints",
-    "empty_mask": "keep",
-    # section 3.2 and 6: one random 10.24 s span, 20 Euler steps, PCM16 input, 0.5-peak output,
-    # unseeded (pass seed=<int> to a call to repeat a run)
-    "segment": "random",
-    "flowsep_steps": 20,
-    "flowsep_input": "pcm16",
-    "flowsep_level": "peak",
-    "seed": None,
-    # the authors' code runs both separators over every chunk: no event gating (issue 14)
-    "gate_floor": 0.0,
-    # section 4.1: the benchmark path (band split at 4 kHz for every rule), committed a = 0.1
-    "fusion": {"path": "benchmark", "rate": 0.1, "cutoff_hz": 4000.0},
-}
-"""``EventSepConfig`` fields of the ``authors`` protocol, each a deviation of
-shared/AUTHORS_PROTOCOL.md (section in the comment above it in the source)."""
-
-PROTOCOLS: Mapping[str, Protocol] = {
-    p.name: p
-    for p in (
-        Protocol(
-            DEFAULT_PROTOCOL,
-            "this package's pipeline and metrics with their documented defaults",
-        ),
-        Protocol(
-            AUTHORS_PROTOCOL,
-            "what the authors' benchmark code computes (shared/AUTHORS_PROTOCOL.md): double "
-            "sigmoid, hard = soft mask, stretched frames, Demucs-keyword and comma-prompt "
-            "routing, FlowSep's PCM16 input and 0.5-peak output unseeded, the time-domain "
-            "band split for every ensemble, their CLAP models and STOI conventions",
-            overrides=AUTHORS_OVERRIDES,
-            metrics=MetricConventions(stoi_placeholder=True, plain_means=True),
-            clap=AUTHORS_PROTOCOL,
-            notes=(
-                authors.COMMA_PROMPT_POLICY,
-                "Every ensemble (EventSep in Table 1, all five rules of Table 3) is the authors' "
-                "benchmark band split: AudioSep low-passed and FlowSep high-passed at 4 kHz "
-                "(Butterworth order 6, filtfilt), so the five Table 3 rows are computed alike.",
-                "FlowSep is unseeded and left at its 0.5-peak level: FlowSep and ensemble "
-                "cells change from run to run.",
-                "STOI/ESTOI keep pystoi's 1e-5 for clips with fewer than 30 active frames; "
-                "SDR, SDRi, SI-SDR (absolute), CLAP and CLAP-A are plain means.",
-            ),
-        ),
-    )
-}
-"""Evaluation protocols; every experiment is registered under each."""
-
 TABLES: Mapping[str, TableSpec] = {
     t.key: t
     for t in (
@@ -455,6 +376,24 @@ def apply_protocol(fields: Mapping[str, Any], protocol: str | None = None) -> di
     return _merge(PROTOCOLS[check_protocol(protocol)].overrides, fields)
 
 
+def _entries(protocol: Protocol) -> dict[tuple[str, str], Experiment]:
+    """Every experiment of :func:`_definitions` under ``protocol`` (its overrides under the
+    experiment's own, not for ``mixture``), with the paper's numbers of :data:`PAPER`."""
+    out: dict[tuple[str, str], Experiment] = {}
+    for exp in _definitions():
+        overrides = exp.overrides
+        if exp.separates:
+            overrides = _merge(protocol.overrides, exp.overrides)
+        entry = replace(
+            exp,
+            protocol=protocol.name,
+            overrides=overrides,
+            paper=copy.deepcopy(dict(PAPER.get(exp.name, {}))),
+        )
+        out[entry.key] = entry
+    return out
+
+
 def build_registry() -> dict[tuple[str, str], Experiment]:
     """Build ``(name, protocol) -> Experiment`` from the axes of this module.
 
@@ -469,17 +408,7 @@ def build_registry() -> dict[tuple[str, str], Experiment]:
     """
     registry: dict[tuple[str, str], Experiment] = {}
     for protocol in PROTOCOLS.values():
-        for exp in _definitions():
-            overrides = exp.overrides
-            if exp.separates:
-                overrides = _merge(protocol.overrides, exp.overrides)
-            entry = replace(
-                exp,
-                protocol=protocol.name,
-                overrides=overrides,
-                paper=copy.deepcopy(dict(PAPER.get(exp.name, {}))),
-            )
-            registry[entry.key] = entry
+        registry.update(_entries(protocol))
     _check(registry)
     return registry
 
@@ -488,15 +417,45 @@ EXPERIMENTS: dict[tuple[str, str], Experiment] = build_registry()
 """The registry: ``(name, protocol) -> Experiment``."""
 
 
-# --------------------------------------------------------------------------------- lookups
-def check_protocol(protocol: str | None) -> str:
-    """Return ``protocol`` (``None``: the default); :class:`ConfigError` naming the known ones."""
-    protocol = DEFAULT_PROTOCOL if protocol is None else protocol
-    if protocol not in PROTOCOLS:
-        raise ConfigError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+def register_protocol(protocol: Protocol, *, replace_existing: bool = False) -> Protocol:
+    """Add ``protocol`` to :data:`PROTOCOLS` and every experiment under it to the registry.
+
+    A protocol can come from outside the package: its stages are any
+    :class:`eventsep.method.stages.Stages`, its metric conventions any
+    :class:`~eventsep.evaluation.evaluate.MetricConventions`; ``Study(..., protocol=name)`` and
+    ``eventsep evaluate --protocol name`` then run it.
+
+    Raises
+    ------
+    ConfigError
+        ``protocol`` is not a :class:`Protocol`, or its name is taken (unless
+        ``replace_existing``; the built-in protocols cannot be replaced).
+    """
+    if not isinstance(protocol, Protocol):
+        raise ConfigError(f"register_protocol needs a Protocol, got {type(protocol).__name__}")
+    if protocol.name in PROTOCOLS and (
+        not replace_existing or protocol.name in (DEFAULT_PROTOCOL, AUTHORS_PROTOCOL)
+    ):
+        raise ConfigError(f"protocol {protocol.name!r} is already registered")
+    entries = _entries(protocol)
+    _check(entries)
+    if protocol.name in PROTOCOLS:
+        unregister_protocol(protocol.name)
+    PROTOCOLS[protocol.name] = protocol
+    EXPERIMENTS.update(entries)
     return protocol
 
 
+def unregister_protocol(name: str) -> None:
+    """Remove a protocol added by :func:`register_protocol` and its experiments."""
+    if name in (DEFAULT_PROTOCOL, AUTHORS_PROTOCOL):
+        raise ConfigError(f"the built-in protocol {name!r} cannot be removed")
+    PROTOCOLS.pop(name, None)
+    for key in [k for k in EXPERIMENTS if k[1] == name]:
+        del EXPERIMENTS[key]
+
+
+# --------------------------------------------------------------------------------- lookups
 def names(protocol: str | None = None) -> tuple[str, ...]:
     """Run names (:attr:`Experiment.run_name`) of every experiment, or of one protocol's."""
     wanted = None if protocol is None else check_protocol(protocol)

@@ -19,8 +19,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from eventsep.evaluation.benchmarks import read_benchmark
+from eventsep.evaluation.evaluate import evaluate
+from eventsep.method.pipeline import EventSep, EventSepConfig
+from eventsep.models import registry
 from eventsep.paper import experiments
-from eventsep.paper.experiments import Experiment
+from eventsep.paper.experiments import Experiment, Protocol
+from eventsep.paper.tables import load_runs
 
 __all__ = ["Study"]
 
@@ -49,9 +54,11 @@ class Study:
         lose to the authors protocol's 20).
     protocol : str
         Protocol of the experiments looked up by name
-        (:data:`eventsep.paper.experiments.PROTOCOLS`);
-        it also chooses the CLAP scorer and the metric conventions. Under ``"authors"`` the
-        experiments' ``seed=None`` (unseeded FlowSep) wins over ``seed``.
+        (:data:`eventsep.paper.experiments.PROTOCOLS`, built-in or added by
+        :func:`~eventsep.paper.experiments.register_protocol`); its stages are those of the
+        pipeline (:attr:`pipe`), its metric conventions and CLAP protocol those of the rows.
+        Under ``"authors"`` the experiments' ``seed=None`` (unseeded FlowSep) wins over
+        ``seed``.
     """
 
     def __init__(
@@ -74,33 +81,42 @@ class Study:
         self.seed = seed
         self.max_clips = max_clips
         self.protocol = experiments.check_protocol(protocol)
-        self._pipe: Any = None
+        self._pipe: Any = None  # the loaded pipeline (default stages)
+        self._staged: tuple[Any, Any] | None = None  # (_pipe, _pipe with the protocol's stages)
         self._clap: Any = None
 
     @property
-    def pipe(self) -> Any:
-        """The shared ``EventSep`` pipeline (loaded on first use)."""
-        if self._pipe is None:
-            from eventsep.method.pipeline import EventSep, EventSepConfig
+    def spec(self) -> Protocol:
+        """The :class:`~eventsep.paper.experiments.Protocol` of this study."""
+        return experiments.PROTOCOLS[self.protocol]
 
+    @property
+    def pipe(self) -> Any:
+        """The shared ``EventSep`` pipeline with the protocol's stages (loaded on first use).
+
+        The models are loaded once into ``_pipe``; this is ``_pipe.with_stages(...)`` with
+        the protocol's :meth:`~eventsep.paper.experiments.Protocol.make_stages`.
+        """
+        if self._pipe is None:
             config = EventSepConfig(seed=self.seed, **self.config_overrides)
             self._pipe = EventSep.from_pretrained(self.models, device=self.device, config=config)
-        return self._pipe
+        if self._staged is None or self._staged[0] is not self._pipe:
+            staged = self._pipe
+            if callable(getattr(staged, "with_stages", None)):  # not a stand-in without stages
+                staged = staged.with_stages(self.spec.make_stages())
+            self._staged = (self._pipe, staged)
+        return self._staged[1]
 
     @property
     def clap(self) -> Any:
         """The shared CLAP scorer of the model set and protocol (tiny-random: tiny-random)."""
         if self._clap is None:
-            from eventsep.models.registry import load_clap_scorer
-
-            clap = experiments.PROTOCOLS[self.protocol].clap
-            self._clap = load_clap_scorer(self.models, device=self.device, protocol=clap)
+            clap = self.spec.metrics.clap
+            self._clap = registry.load_clap_scorer(self.models, device=self.device, protocol=clap)
         return self._clap
 
     def benchmark(self, name: str) -> Any:
         """Read benchmark ``name`` (``tiny`` is built from the bundled examples)."""
-        from eventsep.evaluation.benchmarks import read_benchmark
-
         if name == "tiny" or self.data_dir is None:
             return read_benchmark(name)
         return read_benchmark(name, self.data_dir / name)
@@ -135,8 +151,6 @@ class Study:
 
     def runs(self) -> dict[tuple[str, str], list[dict[str, Any]]]:
         """Every results folder under ``results_dir``: ``(benchmark, run name) -> rows``."""
-        from eventsep.paper.tables import load_runs
-
         return load_runs(self.results_dir) if self.results_dir.is_dir() else {}
 
     # ------------------------------------------------------------------------------ helpers
@@ -150,6 +164,7 @@ class Study:
             "seed": self.seed,
             "data": str(bench.root),
             "metric_conventions": self._conventions().to_dict(),
+            "stages": self.spec.describe_stages(),
         }
 
     def _fields(self, exp: Experiment) -> dict[str, Any]:
@@ -157,14 +172,12 @@ class Study:
         return {**exp.fields(), **self.config_overrides}
 
     def _conventions(self) -> Any:
-        return experiments.PROTOCOLS[self.protocol].metrics
+        return self.spec.metrics
 
     def _clap_for(self, exp: Experiment) -> Any:
         return self.clap if {"clap", "clap_a"} & set(exp.metrics) else None
 
     def _evaluate_one(self, bench: Any, exp: Experiment) -> None:
-        from eventsep.evaluation.evaluate import evaluate
-
         fields = self._fields(exp)
 
         def separate(waveform: Any, sample_rate: int, prompt: str) -> Any:
@@ -186,8 +199,6 @@ class Study:
 
     def _evaluate_refused(self, bench: Any, group: Sequence[Experiment]) -> None:
         """Separate each clip once (the group's shared run) and fuse it with each rule."""
-        from eventsep.evaluation.evaluate import evaluate
-
         shared = {**group[0].shared_run(), **self.config_overrides}
         items = list(bench)
         if self.max_clips is not None:

@@ -1,40 +1,13 @@
-"""What the authors' benchmark code computes, where it differs from this package: pure functions.
+"""The authors' deviations as constants and pure functions on tensors (docs/protocols.md).
 
-Every deviation listed in ``shared/AUTHORS_PROTOCOL.md`` (section numbers below, "§") that the
-``authors`` protocol of :mod:`eventsep.paper.experiments` switches on is one constant or one pure
-function here; the switches themselves are :class:`eventsep.method.config.EventSepConfig` fields,
-:class:`eventsep.method.fusion.FusionConfig` ``path`` and
-:class:`eventsep.evaluation.evaluate.MetricConventions`.
-
-=========================  =======================================  ============================
-switch                     authors' behaviour                       here
-=========================  =======================================  ============================
-``double_sigmoid``         sigmoid of the probabilities (§2.2)      :func:`double_sigmoid`
-``mask_formula``           hard = soft = ``min(p'/tau, 1)`` (§2.3)  :func:`authors_mask`
-``mask_interpolation``     frames stretched over the clip (§2.4)    :func:`stretch_to_samples`
-``empty_mask="keep"``      no all-zero fallback (§2.4)              :mod:`eventsep.method.masks`
-``demucs_keywords``        keyword prompts never masked (§2.5)      :func:`demucs_keyword`
-``comma_prompts``          commas split the prompt (§2.5)           :func:`map_comma_prompt`
-``skip_unconfident``       always masks with the cascade's class    (pipeline)
-``flowsep_input``          16-bit PCM round trip (§3.2)             :func:`pcm16_round_trip`
-``flowsep_level``          0.5-peak level kept (§3.2)               (FlowSep separator)
-``seed=None``              unseeded draws (§3.2, §6)                (FlowSep separator)
-fusion ``path``            time-domain band split (§4.1)            :func:`benchmark_fuse`
-metric conventions         STOI 1e-5 kept, plain means (§5.4-5.6)   :func:`pystoi_value`
-=========================  =======================================  ============================
-
-Not switched (the tables' notes should say so): CLAP models and their input handling (sections
-5.1-5.2) are chosen by ``modelsets.load_clap_scorer(protocol=...)``; a missing ESC-50/MUSIC
-file stops the evaluation (theirs skipped the pair silently, section 1); the committed ESC-50
-AudioSep baseline was masked (B:329-340), the registry's is not; their "flowsep" baseline is
-AudioSep outside FlowSep's span for clips longer than 10.24 s (none in the three benchmarks);
-resampling is soxr HQ where theirs was librosa's soxr_hq; the band split's ``filtfilt`` sees
-the span up to the clip's end (:func:`benchmark_fuse`). SDR, SDRi and SI-SDR (absolute, no
-zero-mean) are computed alike in both protocols (section 5.5).
+Each function computes one step the way the authors' benchmark code does; the stages of
+:mod:`eventsep.paper.authors.stages` plug them into the method. Section numbers ("§") refer to
+docs/protocols.md.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -42,8 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from eventsep.core.audio import resample
 from eventsep.core.errors import AudioError, ConfigError
-from eventsep.models.separators.flowsep.io import FlowSepIO
+from eventsep.method import masks
 
 __all__ = [
     "BENCHMARK_MODES",
@@ -153,9 +127,7 @@ def authors_mask(probs: torch.Tensor, threshold: float) -> torch.Tensor:
     threshold : float
         ``tau`` in (0, 1].
     """
-    from eventsep.method.masks import soft_mask
-
-    return soft_mask(torch.as_tensor(probs), threshold)
+    return masks.soft_mask(torch.as_tensor(probs), threshold)
 
 
 def stretch_to_samples(mask: torch.Tensor, num_samples: int) -> torch.Tensor:
@@ -230,8 +202,6 @@ def map_comma_prompt(mapper: Callable[..., Any], prompt: str, method: str) -> An
         ``indices`` are the parts' classes in order (repeats dropped), ``label`` the first
         part's, ``confident`` only if every part's is, ``method`` ``"comma-split"``.
     """
-    import dataclasses
-
     parts = split_prompt(prompt)
     if len(parts) <= 1:
         return mapper(parts[0] if parts else prompt, method=method)
@@ -244,9 +214,7 @@ def map_comma_prompt(mapper: Callable[..., Any], prompt: str, method: str) -> An
                 indices.append(int(index))
                 labels.append(label)
     members: list[Any] = []
-    for (
-        match
-    ) in matches:  # the parts' class members (eventsep.method.mapping.ClassMember), no repeats
+    for match in matches:  # the parts' class members (mapping.ClassMember), no repeats
         for member in getattr(match, "members", ()):
             if all(m.index != member.index for m in members):
                 members.append(member)
@@ -285,34 +253,6 @@ def pcm16_round_trip(waveform: torch.Tensor) -> torch.Tensor:
     scaled = torch.floor(x.float() * float(PCM16_SCALE))
     q = scaled.clamp(-PCM16_SCALE, PCM16_SCALE - 1)
     return (q / PCM16_SCALE).to(x.dtype)
-
-
-class AuthorsFlowSepIO(FlowSepIO):
-    """FlowSep input/output as the authors' benchmark has it (§3.2 steps 2 and 5).
-
-    Parameters
-    ----------
-    pcm16 : bool
-        Round the 16 kHz input to 16-bit PCM (:func:`pcm16_round_trip`), as their script writes
-        it to a WAV file before FlowSep reads it.
-    unscaled : bool
-        Return the estimate at the level the model saw (peak-normalised input), not at the
-        input's level.
-    """
-
-    def __init__(self, *, pcm16: bool = True, unscaled: bool = True) -> None:
-        self.pcm16 = pcm16
-        self.unscaled = unscaled
-
-    def prepare(self, waveform: torch.Tensor) -> torch.Tensor:
-        return pcm16_round_trip(waveform) if self.pcm16 else waveform
-
-    def level(self, gain: float) -> float:
-        return 1.0 if self.unscaled else gain
-
-    @property
-    def is_default(self) -> bool:
-        return not (self.pcm16 or self.unscaled)
 
 
 # -------------------------------------------------------------------------- ensembles
@@ -436,8 +376,6 @@ def benchmark_fuse(
     10.24 s and ``filtfilt`` sees it; here the span ends with the clip, which changes the last
     few milliseconds of such clips.
     """
-    from eventsep.core.audio import resample
-
     n = int(audiosep.shape[-1])
     span = flowsep if length is None else flowsep[: int(length)]
     if span.shape[-1] == 0:
