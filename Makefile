@@ -30,8 +30,11 @@ lab: install
 	$(PY) -m ipykernel install --prefix $(VENV) --name eventsep --display-name "Python (eventsep)"
 	$(VENV)/bin/jupyter lab notebooks/
 
+# ruff, then the layers contract of pyproject.toml ([tool.importlinter], docs/architecture.md).
 lint: install
 	$(VENV)/bin/ruff check eventsep tests benchmarks
+	$(VENV)/bin/ruff format --check eventsep tests benchmarks
+	$(VENV)/bin/lint-imports
 
 pins: install
 	$(PY) -m pip freeze --exclude-editable | grep -vi '^eventsep' | sed 's/+cpu$$//' > constraints.body

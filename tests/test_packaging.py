@@ -60,3 +60,21 @@ def test_ci_runs_the_readme_test_command_offline():
     readme = (ROOT / "README.md").read_text()
     assert "make test" in ci and "make test" in readme and "make reproduce" in readme
     assert "HF_HUB_OFFLINE=1" in ci and "rm -rf .venv" in ci
+
+
+def test_lint_checks_the_layers_contract_before_the_tests():
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    assert tool["root_package"] == "eventsep"
+    contracts = {c["type"]: c for c in tool["contracts"]}
+    layers = [f"eventsep.{name}" for name in ("cli", "demo", "paper", "evaluation")]
+    layers += [f"eventsep.{name}" for name in ("method", "models", "core")]
+    assert contracts["layers"]["layers"] == layers
+    assert "eventsep.method" in contracts["forbidden"]["source_modules"]
+    assert contracts["forbidden"]["forbidden_modules"] == ["eventsep.paper"]
+    # Every sub-package with Python modules is in a layer.
+    packages = {p.parent.name for p in (ROOT / "eventsep").glob("*/__init__.py")}
+    assert {f"eventsep.{p}" for p in packages} - {"eventsep.data"} == set(layers)
+    lint = re.search(r"^lint:.*?(?=^\S)", (ROOT / "Makefile").read_text(), re.M | re.S).group(0)
+    assert "ruff check" in lint and "lint-imports" in lint
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert ci.index("make lint") < ci.index("make test")

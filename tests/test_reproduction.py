@@ -1,5 +1,5 @@
-"""Tests of eventsep.paper.reproduction: verdicts, findings, every paper number, the written
-report."""
+"""Tests of eventsep.paper.reproduction, .findings and .reproduction_report: verdicts, findings,
+every paper number, the written report."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import pytest
 
 from eventsep.core.errors import ConfigError
 from eventsep.paper import experiments, report, tables
+from eventsep.paper import findings as F
 from eventsep.paper import reproduction as R
+from eventsep.paper import reproduction_report as W
 
 # Tables 1-3 publish 3 systems x 3 benchmarks x 4 metrics, 2 mask rows x 2 metrics and
 # 5 rules x 2 metrics
@@ -41,7 +43,7 @@ def test_every_metric_of_the_tables_has_a_tolerance() -> None:
 
 # ------------------------------------------------------------------------------ findings
 def _keys(table: str, name: str, bench: str, metric: str) -> set[str]:
-    return {f.key for f in R.findings_for(table, experiments.get(name), bench, metric)}
+    return {f.key for f in F.findings_for(table, experiments.get(name), bench, metric)}
 
 
 def test_findings_select_the_numbers_the_authors_code_cannot_give() -> None:
@@ -60,9 +62,9 @@ def test_findings_select_the_numbers_the_authors_code_cannot_give() -> None:
     # caveats do not block
     assert _keys("table1", "flowsep", "music", "stoi") == {"unseeded"}
     assert _keys("table1", "audiosep", "music", "stoi") == set()
-    assert not any(f.blocks for f in R.FINDINGS if f.key in {"unseeded", "dev-note"})
-    assert len({f.key for f in R.FINDINGS}) == len(R.FINDINGS)
-    assert all(f.expect.startswith("Expect") for f in R.FINDINGS)
+    assert not any(f.blocks for f in F.FINDINGS if f.key in {"unseeded", "dev-note"})
+    assert len({f.key for f in F.FINDINGS}) == len(F.FINDINGS)
+    assert all(f.expect.startswith("Expect") for f in F.FINDINGS)
 
 
 def test_paper_numbers_are_every_published_cell() -> None:
@@ -130,7 +132,7 @@ def test_smoke_report_is_marked_and_lists_every_number(tmp_path) -> None:
         config_overrides={"flowsep_steps": 2},
     )
     assert info["stand-ins"] == "tiny for VGGSound, tiny for MUSIC, tiny for ESC-50"
-    md_path, html_path, csv_path = R.write_report(df, tmp_path, profile="smoke", info=info)
+    md_path, html_path, csv_path = W.write_report(df, tmp_path, profile="smoke", info=info)
     assert md_path.name == "reproduction_report.md" and html_path.suffix == ".html"
     md = md_path.read_text()
     assert md.startswith("# Reproduction report [SMOKE]")
@@ -140,7 +142,7 @@ def test_smoke_report_is_marked_and_lists_every_number(tmp_path) -> None:
     assert len(table_rows) == N_PAPER_NUMBERS
     assert all(any(s in line for s in R.STATUSES) for line in table_rows)
     assert "[comma]" in md and "**[comma]**" in md  # the mark and its note
-    comma = next(f for f in R.FINDINGS if f.key == "comma")
+    comma = next(f for f in F.FINDINGS if f.key == "comma")
     assert comma.expect in md and html.escape(comma.expect) in html_path.read_text()
     page = html_path.read_text()
     assert html.escape(report.SMOKE_NOTE) in page and 'class="smoke"' in page
@@ -164,8 +166,8 @@ def test_paper_report_is_not_marked_smoke_and_reads_provenance(tmp_path) -> None
     )
     assert info["git commit"] == "abc123 (with uncommitted changes)"
     assert info["clips per benchmark"] == "all" and info["stand-ins"] == ""
-    md = R.report_markdown(R.assess({}, ["vggsound"]), profile="paper", info=info)
+    md = W.report_markdown(R.assess({}, ["vggsound"]), profile="paper", info=info)
     assert "SMOKE" not in md and "- git commit: abc123" in md
     assert "- stand-ins" not in md  # empty lines are left out
     with pytest.raises(ConfigError, match="run profile"):
-        R.report_markdown(R.assess({}, ["vggsound"]), profile="tiny-random")
+        W.report_markdown(R.assess({}, ["vggsound"]), profile="tiny-random")

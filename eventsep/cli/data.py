@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import argparse
 
+from eventsep.evaluation import datafetch
+from eventsep.evaluation.datacheck import check_data, fix_command
+from eventsep.evaluation.datasets import DATASETS, DRIVE_FOLDER_URL, default_data_dir
+
 __all__ = ["register"]
 
 
 def _list() -> int:
-    from eventsep.evaluation.datasets import DATASETS, DRIVE_FOLDER_URL
-
     print(f"audio: {DRIVE_FOLDER_URL} (AudioSep's evaluation data; no published hashes)")
     for d in DATASETS.values():
         print(
@@ -33,9 +35,6 @@ def _list() -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
-    from eventsep.evaluation import datafetch
-    from eventsep.evaluation.datasets import default_data_dir
-
     if args.list:
         return _list()
     out = args.out or default_data_dir()
@@ -48,10 +47,7 @@ def _download(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from eventsep.evaluation.datacheck import check_data, fix_command
-    from eventsep.evaluation.datafetch import resolve_names
-
-    names = resolve_names(args.benchmark or ["all"])
+    names = datafetch.resolve_names(args.benchmark or ["all"])
     reports = check_data(args.path, names)
     for report in reports:
         print(report.table())

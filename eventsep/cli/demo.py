@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import argparse
 
+from eventsep.cli.options import add_models_option
+from eventsep.demo import app  # app.serve is looked up when the command runs (tests replace it)
+from eventsep.demo.limits import DemoLimits
+
 __all__ = ["register", "run"]
 
 
@@ -34,10 +38,6 @@ def _port(text: str) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``demo`` subcommand."""
-    from eventsep.cli.options import add_models_option
-    from eventsep.demo.app import DEFAULT_HOST
-    from eventsep.demo.limits import DemoLimits
-
     d = DemoLimits()
     p = subparsers.add_parser(
         "demo",
@@ -55,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--host",
-        default=DEFAULT_HOST,
+        default=app.DEFAULT_HOST,
         help="address to bind to; 0.0.0.0 exposes the demo to your network",
     )
     p.add_argument(
@@ -73,11 +73,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve the demo until interrupted; return the exit code."""
-    from eventsep.demo.app import serve
-    from eventsep.demo.limits import DemoLimits
-
     limits = DemoLimits(max_seconds=args.max_seconds, max_upload_mb=args.max_upload_mb)
-    serve(
+    app.serve(
         args.models,
         host=args.host,
         port=args.port,

@@ -22,10 +22,22 @@ from pathlib import Path
 import numpy as np
 
 from eventsep.cli.options import add_models_option
-from eventsep.method.events import DEFAULT_MIN_DURATION, DEFAULT_OFF, DEFAULT_ON
-from eventsep.method.mapping import METHODS
+from eventsep.core.audio import load_audio
+from eventsep.core.errors import ConfigError
+from eventsep.core.labels import audioset_labels
+from eventsep.method.events import (
+    DEFAULT_MIN_DURATION,
+    DEFAULT_OFF,
+    DEFAULT_ON,
+    find_events,
+    write_events_tsv,
+)
+from eventsep.method.mapping import METHODS, PromptMapper
 from eventsep.method.pipeline import EventSepConfig
-from eventsep.models.sed import HEADS
+from eventsep.models import registry
+from eventsep.models.sed import HEADS, Cnn14SED, class_activity, event_timeline, top_classes
+from eventsep.paper import plot
+from eventsep.paper.report import save_figure
 
 __all__ = ["register", "run", "detect_report"]
 
@@ -141,11 +153,6 @@ def detect_report(
     mapping: str = "default",
 ) -> tuple[dict, object]:
     """Detection summary as a JSON-ready dict, plus the ``(frames, 527)`` probabilities."""
-    from eventsep.core.errors import ConfigError
-    from eventsep.core.labels import audioset_labels
-    from eventsep.method.mapping import PromptMapper
-    from eventsep.models.sed import class_activity, event_timeline, top_classes
-
     if top < 1:
         raise ConfigError(f"--top must be at least 1, got {top}")
     if not 0 < threshold <= 1:
@@ -217,9 +224,6 @@ def _save_plot(
     args: argparse.Namespace, waveform, sample_rate: int, probs, fps: float, report: dict
 ) -> Path:
     """Save Figure 2 to ``args.plot`` atomically (smoke-marked for tiny-random); return it."""
-    from eventsep.paper import plot
-    from eventsep.paper.report import save_figure
-
     mapped = [i for p in report["prompts"] if p["confident"] for i in p["indices"]]
     prompts = ", ".join(f"“{p}”" for p in args.prompt)
     fig, (axes,) = plot.sed_activity_figure(1)
@@ -235,10 +239,8 @@ def _save_plot(
         target_spans=[tuple(span) for span in args.target_span],
         title=f"{args.file.stem}: {prompts}" if prompts else args.file.stem,
     )
-    from eventsep.models.registry import resolve
-
     # random weights make a smoke figure: marked as such, like the notebooks' smoke runs
-    profile = "smoke" if resolve(args.models)[0].random else "paper"
+    profile = "smoke" if registry.resolve(args.models)[0].random else "paper"
     ext = args.plot.suffix.lstrip(".") or "png"
     (path,) = save_figure(fig, args.plot.parent, args.plot.stem, profile=profile, formats=(ext,))
     return path
@@ -246,9 +248,6 @@ def _save_plot(
 
 def _write_events(args: argparse.Namespace, probs, fps: float, report: dict) -> int:
     """Write the ``--events`` TSV; return the number of events written."""
-    from eventsep.core.labels import audioset_labels
-    from eventsep.method.events import find_events, write_events_tsv
-
     if report["prompts"]:
         labels: object = {p["prompt"]: p["indices"] for p in report["prompts"]}
     else:
@@ -260,15 +259,10 @@ def _write_events(args: argparse.Namespace, probs, fps: float, report: dict) -> 
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``eventsep detect``."""
-    from eventsep.core.audio import load_audio
-    from eventsep.method.events import find_events
-    from eventsep.models.registry import load_detector
-    from eventsep.models.sed import Cnn14SED
-
     # check the event options before any model loads
     find_events(np.zeros((1, 1)), ["x"], 1.0, args.on, args.off, args.min_duration, args.min_gap)
     waveform, sr = load_audio(args.file, Cnn14SED.sample_rate, mono=True)
-    detector = load_detector(args.models, head=args.head)
+    detector = registry.load_detector(args.models, head=args.head)
     report, probs = detect_report(
         waveform[0], sr, detector, list(args.prompt), args.top, args.threshold, args.mapping
     )

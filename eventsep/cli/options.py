@@ -12,6 +12,8 @@ import sys
 from typing import Any
 
 from eventsep.core.errors import ConfigError
+from eventsep.core.precision import PRECISIONS
+from eventsep.models.registry import canonical
 
 __all__ = ["add_models_option", "add_precision_option", "models_value"]
 
@@ -24,8 +26,6 @@ _MODELS_HELP = (
 
 def models_value(text: str) -> str:
     """argparse ``type`` of ``--models``: the model set as recorded (a name or absolute folder)."""
-    from eventsep.models.registry import canonical
-
     try:
         return canonical(text)
     except ConfigError as exc:
@@ -90,8 +90,6 @@ def add_models_option(
 
 def add_precision_option(parser: argparse.ArgumentParser) -> None:
     """Add ``--precision fp32|bf16|fp16`` (``args.precision``; EventSepConfig's default)."""
-    from eventsep.core.precision import PRECISIONS
-
     parser.add_argument(
         "--precision",
         choices=PRECISIONS,

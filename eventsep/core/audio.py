@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import soxr
 import torch
 
 from eventsep.core.errors import (
@@ -205,8 +206,6 @@ def resample(waveform: torch.Tensor, orig_sr: int, new_sr: int) -> torch.Tensor:
     orig_sr, new_sr = check_sample_rate(orig_sr), check_sample_rate(new_sr)
     if orig_sr == new_sr:
         return waveform
-    import soxr
-
     x = torch.as_tensor(waveform)
     lead = x.shape[:-1]
     flat = x.detach().reshape(-1, x.shape[-1]).to("cpu", torch.float32).numpy()

@@ -52,8 +52,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from eventsep.core.audio import find_audio_files, fit_length, load_audio, save_audio
 from eventsep.core.errors import BenchmarkError, EventSepError
 from eventsep.core.io import atomic_dir
+from eventsep.evaluation.examples import examples_dir
+from eventsep.models.hub import cache_dir
 
 __all__ = [
     "BENCHMARK_SAMPLE_RATE",
@@ -280,8 +283,6 @@ class BuildProtocol:
 
 
 def _list_clips(source: Path) -> list[tuple[str, Path]]:
-    from eventsep.core.audio import find_audio_files
-
     manifest = source / "manifest.csv"
     if manifest.is_file():
         with open(manifest, newline="", encoding="utf-8") as fh:
@@ -311,8 +312,6 @@ def _write_mixture(
     where: str,
 ) -> None:
     """Mix target ``s`` and interferer ``v`` (steps 4-5 of the protocol); write the pair."""
-    from eventsep.core.audio import save_audio
-
     es, ev = float(s.square().sum()), float(v.square().sum())
     if es == 0.0 or ev == 0.0:
         raise BenchmarkError(f"silent clip in {where}")
@@ -331,8 +330,6 @@ def _write_mixture(
 
 def _clip_reader(protocol: BuildProtocol):
     """Return ``clip(path)``: the file at the protocol's rate, mono, cut/padded (cached)."""
-    from eventsep.core.audio import fit_length, load_audio
-
     n = int(round(protocol.seconds * protocol.sample_rate))
     cache: dict[Path, torch.Tensor] = {}
 
@@ -515,8 +512,6 @@ def tiny_benchmark(
         ``<root>/tiny-<fingerprint>``; the fingerprint covers the protocol and the clip list, so
         a change in either builds a new folder.
     """
-    from eventsep.evaluation.examples import examples_dir
-
     src = Path(source) if source is not None else examples_dir(check=False)
     if not src.is_dir():
         raise BenchmarkError(
@@ -524,8 +519,6 @@ def tiny_benchmark(
             "tree, or set EVENTSEP_EXAMPLES to a folder of labelled clips"
         )
     if root is None:
-        from eventsep.models.hub import cache_dir
-
         root = cache_dir() / "benchmarks"
     out = Path(root) / f"tiny-{_fingerprint(src, protocol)}"
     if (out / "metadata.csv").is_file():

@@ -38,7 +38,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import soundfile as sf
+
 from eventsep.core.errors import BenchmarkError
+from eventsep.evaluation.benchmarks import _find_metadata, parse_metadata
+from eventsep.evaluation.datasets import DATASETS
+from eventsep.models.hub import file_hash
 
 __all__ = [
     "KINDS",
@@ -145,8 +150,6 @@ class DataReport:
 
 def _info(path: Path) -> FileInfo:
     """Read the header of ``path`` and decode its last frames; raise ``RuntimeError`` if broken."""
-    import soundfile as sf
-
     try:
         info = sf.info(str(path))
         if info.frames <= 0 or info.samplerate <= 0:
@@ -174,8 +177,6 @@ def _expectations(root: Path, name: str) -> tuple[int | None, float | None, list
             return protocol.get("sample_rate"), protocol.get("seconds"), notes
         except (OSError, ValueError, AttributeError):
             notes.append(f"{built} cannot be read; expectations from the catalogue")
-    from eventsep.evaluation.datasets import DATASETS
-
     entry = DATASETS.get(name)
     if entry is None:
         return None, None, notes
@@ -183,9 +184,6 @@ def _expectations(root: Path, name: str) -> tuple[int | None, float | None, list
 
 
 def _csv_note(name: str, metadata: Path, rows: int) -> str | None:
-    from eventsep.evaluation.datasets import DATASETS
-    from eventsep.models.hub import file_hash
-
     entry = DATASETS.get(name)
     if entry is None:
         return None
@@ -241,8 +239,6 @@ def check_benchmark(
     -------
     DataReport
     """
-    from eventsep.evaluation.benchmarks import _find_metadata, parse_metadata
-
     root = Path(root).expanduser()
     if not root.is_dir():
         problem = Problem("missing", "", f"folder {root} does not exist")
@@ -331,8 +327,6 @@ def check_data(path: str | os.PathLike, names: Sequence[str]) -> list[DataReport
     When a single name is given and ``path`` is itself a benchmark folder (it holds a metadata
     CSV and no ``<name>`` sub-folder), ``path`` is checked.
     """
-    from eventsep.evaluation.benchmarks import _find_metadata
-
     base = Path(path).expanduser()
     reports = []
     for name in names:

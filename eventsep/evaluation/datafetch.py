@@ -29,6 +29,8 @@ to unpack it, and the ``eventsep check-data`` command that checks the result.
 
 from __future__ import annotations
 
+import csv
+import fnmatch
 import os
 import shutil
 import socket
@@ -39,9 +41,9 @@ import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
 
 from eventsep.core.errors import BenchmarkError, DataDownloadError, EventSepError
+from eventsep.evaluation.benchmarks import BuildProtocol, build_pairs_benchmark
 from eventsep.evaluation.datacheck import DataReport, check_benchmark
 from eventsep.evaluation.datasets import (
     DATASETS,
@@ -50,9 +52,7 @@ from eventsep.evaluation.datasets import (
     Dataset,
     dataset,
 )
-
-if TYPE_CHECKING:
-    from eventsep.models.hub import RemoteFile
+from eventsep.models.hub import RemoteFile, fetch_file, file_hash, is_offline
 
 __all__ = ["PROBE_TIMEOUT_S", "download_data", "probe", "manual_steps", "resolve_names"]
 
@@ -122,8 +122,6 @@ def probe(url: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
 
 
 def _network_check(entry: Dataset, out: Path, url: str) -> None:
-    from eventsep.models.hub import is_offline
-
     if is_offline():
         raise _fail(entry, out, "downloads are off (EVENTSEP_OFFLINE/HF_HUB_OFFLINE)")
     why = probe(url)
@@ -141,8 +139,6 @@ def _gdown() -> ModuleType | None:
 
 # ---------------------------------------------------------------------------------- CSV
 def _fetch_csv(entry: Dataset, out: Path, progress: bool) -> Path:
-    from eventsep.models.hub import file_hash
-
     folder = out / entry.name
     target = folder / entry.csv_name
     if target.is_file() and file_hash(target) == entry.metadata.sha256:
@@ -156,8 +152,6 @@ def _fetch(
     entry: Dataset, out: Path, remote: RemoteFile, folder: Path, progress: bool, *, what: str
 ) -> Path:
     """``hub.fetch_file`` of ``remote`` into ``folder``; any failure becomes ``_fail``'s error."""
-    from eventsep.models.hub import fetch_file
-
     try:
         return fetch_file(
             remote,
@@ -192,8 +186,6 @@ def _matches(entry: Dataset, drive_path: str) -> bool:
 
 def _unpack(archive: Path, into: Path, *, members: str | None = None) -> None:
     """Unpack ``archive`` into ``into`` (paths kept inside it); ``members``: a glob filter."""
-    import fnmatch
-
     try:
         if archive.name.lower().endswith(".zip"):
             with zipfile.ZipFile(archive) as zf:
@@ -317,11 +309,6 @@ REBUILD_NOTE = (
 
 
 def _rebuild(entry: Dataset, out: Path, progress: bool, log: Callable[[str], None]) -> None:
-    import csv
-
-    from eventsep.evaluation.benchmarks import BuildProtocol, build_pairs_benchmark
-    from eventsep.models.hub import RemoteFile
-
     arch = entry.rebuild
     if arch is None:
         raise BenchmarkError(f"{entry.name} has no official archive to rebuild from")

@@ -30,7 +30,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from eventsep.core.errors import BenchmarkError
-from eventsep.models.hub import RemoteFile
+from eventsep.models.hub import RemoteFile, cache_dir
 
 __all__ = [
     "AUDIOSEP_COMMIT",
@@ -235,6 +235,4 @@ def default_data_dir() -> Path:
     env = os.environ.get("EVENTSEP_DATA")
     if env:
         return Path(env).expanduser()
-    from eventsep.models.hub import cache_dir
-
     return cache_dir() / "data"

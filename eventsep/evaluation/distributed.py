@@ -32,8 +32,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
+import torch.distributed as dist
+from tqdm.auto import tqdm
 
+from eventsep.core.batching import check_batch_size
 from eventsep.core.errors import ConfigError, EventSepError, ResultsLockedError
+from eventsep.evaluation import evaluate as E
+from eventsep.evaluation.benchmarks import BENCHMARK_SAMPLE_RATE
 
 __all__ = [
     "Rank",
@@ -121,8 +126,6 @@ def init(device: str | None = None) -> Rank:
     The backend is ``gloo`` unless ``device`` is a CUDA device, then ``cpu:gloo,cuda:nccl``
     (NCCL for CUDA tensors, gloo for the CPU messages of :func:`evaluate_distributed`).
     """
-    import torch.distributed as dist
-
     rank = from_env()
     if rank.world_size == 1 or dist.is_initialized():
         return rank
@@ -140,8 +143,6 @@ def init(device: str | None = None) -> Rank:
 
 def finish() -> None:
     """Leave the process group (if one was joined)."""
-    import torch.distributed as dist
-
     if dist.is_initialized():
         dist.destroy_process_group()
 
@@ -159,8 +160,6 @@ def shard(items: Sequence[T], rank: int, world_size: int) -> list[T]:
 
 def _agree(code: int) -> int:
     """The largest ``code`` over all ranks (0 everywhere: all went well)."""
-    import torch.distributed as dist
-
     if not dist.is_initialized():
         return code
     t = torch.tensor([code], dtype=torch.int64)
@@ -169,8 +168,6 @@ def _agree(code: int) -> int:
 
 
 def _barrier() -> None:
-    import torch.distributed as dist
-
     if dist.is_initialized():
         # a CPU all-reduce: goes through gloo whatever the CUDA backend is
         dist.all_reduce(torch.zeros(1), op=dist.ReduceOp.SUM)
@@ -236,12 +233,6 @@ def evaluate_distributed(
     ConfigError
         ``out_dir`` holds another run (every rank raises).
     """
-    from tqdm.auto import tqdm
-
-    from eventsep.core.batching import check_batch_size
-    from eventsep.evaluation import evaluate as E
-    from eventsep.evaluation.benchmarks import BENCHMARK_SAMPLE_RATE
-
     metrics = E.ALL_METRICS if metrics is None else tuple(metrics)
     sample_rate = BENCHMARK_SAMPLE_RATE if sample_rate is None else int(sample_rate)
     rank = from_env() if rank is None else rank

@@ -9,6 +9,7 @@ recordings deterministically, so the target (reference) signal is always availab
 from __future__ import annotations
 
 import csv
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,8 +249,6 @@ def write_mixtures(out_dir: str | os.PathLike | None = None) -> list[Path]:
 
 def load_example(name: str) -> tuple[torch.Tensor, int, dict]:
     """Load a bundled example mixture: ``(waveform (samples,), sample_rate, info)``."""
-    import json
-
     folder = examples_dir() / "mixtures"
     names = [m.name for m in MIXTURES]
     if name not in names:

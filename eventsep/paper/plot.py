@@ -16,6 +16,8 @@ import numpy as np
 import torch
 
 from eventsep.core.errors import ConfigError
+from eventsep.core.labels import audioset_labels
+from eventsep.method import masks
 
 if TYPE_CHECKING:  # pragma: no cover - imported for type hints only
     from matplotlib.axes import Axes
@@ -196,11 +198,7 @@ def sed_activity(
     ConfigError
         ``probs`` does not match ``labels``, a class index is out of range, or ``top < 1``.
     """
-    from eventsep.method import masks
-
     if labels is None:
-        from eventsep.core.labels import audioset_labels
-
         labels = audioset_labels()
     p = _to_numpy(probs).astype(np.float64)
     if p.ndim != 2 or p.shape[1] != len(labels):

@@ -29,6 +29,7 @@ import numpy as np
 
 from eventsep.core.errors import ConfigError
 from eventsep.core.io import atomic_path, write_text_atomic
+from eventsep.paper import reproduce
 
 if TYPE_CHECKING:  # pragma: no cover - imported for type hints only
     import pandas as pd
@@ -63,11 +64,9 @@ def is_smoke(profile: str) -> bool:
     ConfigError
         For any other name (e.g. a model set such as ``"tiny-random"``).
     """
-    from eventsep.paper.reproduce import PROFILES
-
-    if profile not in PROFILES:
+    if profile not in reproduce.PROFILES:
         raise ConfigError(
-            f"unknown run profile {profile!r}; use one of {', '.join(PROFILES)} "
+            f"unknown run profile {profile!r}; use one of {', '.join(reproduce.PROFILES)} "
             "(the run profile, not the model set)"
         )
     return profile == "smoke"
