@@ -1,8 +1,8 @@
 """Benchmark batched EventSep: clips per second and peak memory per batch size and precision.
 
 Runs the whole pipeline (:meth:`eventsep.method.pipeline.EventSep.batch`: SED, AudioSep, FlowSep,
-fusion)
-on random 10 s clips with full-size deterministic random weights (speed does not depend on the
+fusion) on random 10 s clips with full-size deterministic random weights (speed does not depend on
+the
 values), for batch sizes 1/8/32 in fp32 and bf16. Each (precision, batch size) cell runs in a
 fresh subprocess, so its peak memory (CPU: max RSS of the process, weights included; CUDA: max
 allocated) is its own; one warm-up batch of one clip precedes the timed batch.

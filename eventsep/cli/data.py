@@ -2,8 +2,8 @@
 
 ``eventsep download-data [vggsound|music|esc50|all ...] [--out DIR] [--rebuild]`` fetches
 AudioSep's metadata CSVs and evaluation audio (:mod:`eventsep.evaluation.datafetch`); ``eventsep
-check-data
-PATH [--benchmark NAME ...]`` prints one table per benchmark and exits 0 only when every requested
+check-data PATH [--benchmark NAME ...]`` prints one table per benchmark and exits 0 only when every
+requested
 benchmark is usable (:mod:`eventsep.evaluation.datacheck`).
 """
 

@@ -10,8 +10,7 @@ clips.
 no-separation baseline and needs no model), evaluated with the metrics the registry gives it, or
 a JSON / TOML file of ``EventSepConfig`` fields (every metric). ``--protocol`` (default
 ``corrected``) chooses the protocol of :data:`eventsep.paper.experiments.PROTOCOLS`: the experiment
-of
-that protocol, or the protocol's overrides under a file's fields; its CLAP scorer and metric
+of that protocol, or the protocol's overrides under a file's fields; its CLAP scorer and metric
 conventions. Every row and ``run.json`` record the protocol.
 
 ``--batch-size N`` separates N clips of similar length together (:meth:`EventSep.batch`).

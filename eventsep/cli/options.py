@@ -13,7 +13,6 @@ from typing import Any
 
 from eventsep.core.errors import ConfigError
 from eventsep.core.precision import PRECISIONS
-from eventsep.models.registry import canonical
 
 __all__ = ["add_models_option", "add_precision_option", "models_value"]
 
@@ -26,6 +25,10 @@ _MODELS_HELP = (
 
 def models_value(text: str) -> str:
     """argparse ``type`` of ``--models``: the model set as recorded (a name or absolute folder)."""
+    # the registry imports every model class (torch, transformers): loaded only when a command
+    # parses --models, so `eventsep --help` stays fast
+    from eventsep.models.registry import canonical
+
     try:
         return canonical(text)
     except ConfigError as exc:

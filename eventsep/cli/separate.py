@@ -9,11 +9,10 @@ when complete (written to a temporary name, then renamed). Defaults come from
 
 ``--exclude P`` (repeatable) keeps the sounds P describes out of every estimate
 (:mod:`eventsep.method.exclusion`); ``--classes "Dog; Bark"`` (once per ``--prompt``, in order)
-names the
-AudioSet classes the time mask follows; ``--stems`` separates all prompts of a file in one pass
+names the AudioSet classes the time mask follows; ``--stems`` separates all prompts of a file in one
+pass
 (one SED pass shared, :mod:`eventsep.method.stems`) and writes ``<name>_<prompt-slug>.wav`` per
-prompt
-plus ``<name>_residual.wav`` (mixture minus the sum of the stems).
+prompt plus ``<name>_residual.wav`` (mixture minus the sum of the stems).
 """
 
 from __future__ import annotations

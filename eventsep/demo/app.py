@@ -30,6 +30,11 @@ from typing import Any
 
 from eventsep.core.errors import ConfigError, EventSepError
 from eventsep.demo.limits import DemoLimits
+from eventsep.demo.run import activity_figure, list_examples, run_demo, spectrogram_figure
+from eventsep.method.config import MODES, EventSepConfig
+from eventsep.method.fusion import FUSION_RULES
+from eventsep.method.masks import MASK_KINDS
+from eventsep.method.pipeline import EventSep
 
 __all__ = [
     "DEFAULT_HOST",
@@ -126,8 +131,6 @@ class PipelineLoader:
 
 
 def _from_pretrained(models: str, device: str | None, config: Any = None) -> Any:
-    from eventsep.method.pipeline import EventSep
-
     return EventSep.from_pretrained(models, device=device, config=config)
 
 
@@ -171,11 +174,6 @@ def build_app(
         Folder with ``mixtures/`` (default: the bundled examples).
     """
     gr = require_gradio()
-    from eventsep.demo.run import activity_figure, list_examples, run_demo, spectrogram_figure
-    from eventsep.method.config import MODES, EventSepConfig
-    from eventsep.method.fusion import FUSION_RULES
-    from eventsep.method.masks import MASK_KINDS
-
     limits = limits or DemoLimits()
     workdir = Path(workdir)
     d = loader.config or EventSepConfig()  # the controls start at the pipeline's defaults
@@ -421,6 +419,4 @@ def _restore_env(saved: dict[str, str | None]) -> None:
 
 
 def _examples() -> list[Any]:
-    from eventsep.demo.run import list_examples
-
     return list_examples()

@@ -19,8 +19,13 @@ from typing import Any
 
 import torch
 
+from eventsep.core.audio import load_audio, save_audio
 from eventsep.core.errors import AudioFileNotFoundError
+from eventsep.core.io import write_json_atomic
+from eventsep.core.prompts import check_prompt
 from eventsep.demo.limits import DemoLimits, check_upload
+from eventsep.evaluation.examples import examples_dir
+from eventsep.paper.plot import sed_activity, sed_activity_figure, spectrogram
 
 __all__ = [
     "DemoExample",
@@ -85,8 +90,6 @@ def list_examples(folder: str | os.PathLike | None = None) -> list[DemoExample]:
     Each ``<name>.json`` beside a ``<name>.flac`` (or ``.wav``) names the prompt. Returns an empty
     list when the folder is missing (e.g. a wheel install without the examples).
     """
-    from eventsep.evaluation.examples import examples_dir
-
     root = Path(folder) if folder is not None else examples_dir(check=False)
     found = []
     for meta in sorted((root / "mixtures").glob("*.json")):
@@ -164,10 +167,6 @@ def run_demo(
         file), :class:`ConfigError` (unknown mode, mask kind, fusion rule, or a setting the
         pipeline does not take).
     """
-    from eventsep.core.audio import load_audio, save_audio
-    from eventsep.core.io import write_json_atomic
-    from eventsep.core.prompts import check_prompt
-
     limits = limits or DemoLimits()
     prompt = check_prompt(prompt)
     if audio is None or str(audio) == "":
@@ -210,8 +209,6 @@ def activity_figure(run: DemoRun) -> Any:
     """
     from matplotlib.figure import Figure
 
-    from eventsep.paper.plot import sed_activity, sed_activity_figure, spectrogram
-
     r = run.result
     title = f"input, prompt {r.prompt!r}"
     if r.all_probs is None:
@@ -241,8 +238,6 @@ def activity_figure(run: DemoRun) -> Any:
 def spectrogram_figure(run: DemoRun) -> Any:
     """Spectrograms of the input (top) and the estimate (bottom), 32 kHz, as one Figure."""
     from matplotlib.figure import Figure
-
-    from eventsep.paper.plot import spectrogram
 
     r = run.result
     fig = Figure(figsize=(12, 5.5), layout="constrained")

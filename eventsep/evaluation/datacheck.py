@@ -11,8 +11,8 @@ does not list. Problems fall into five kinds (:data:`KINDS`):
 ``wrong sample rate``
     the file's rate differs from the expected one: the folder's ``benchmark.json`` (sets built by
     ``build-benchmark``), else the catalogue's (:mod:`eventsep.evaluation.datasets`) where
-    published, else the
-    rate most files of the set share; a mixture and its reference must also agree;
+    published, else the rate most files of the set share; a mixture and its reference must also
+    agree;
 ``wrong duration``
     the file's length differs from the expected one (``benchmark.json`` or catalogue, within
     10 ms), or a mixture and its reference differ in length;

@@ -3,11 +3,10 @@
 For each benchmark (:mod:`eventsep.evaluation.datasets`):
 
 1. AudioSep's metadata CSV is downloaded from the pinned commit with
-:func:`eventsep.models.hub.fetch_file`
-   (progress bar, sha256 check, atomic placement) to ``DIR/<name>/<name>_eval.csv``.
+   :func:`eventsep.models.hub.fetch_file` (progress bar, sha256 check, atomic placement) to
+   ``DIR/<name>/<name>_eval.csv``.
 2. If :func:`eventsep.evaluation.datacheck.check_benchmark` already finds the folder usable,
-nothing else
-   happens.
+   nothing else happens.
 3. The audio comes from AudioSep's Google Drive folder through :mod:`gdown` (optional extra
    ``eventsep[data]``): the folder is listed, the entries named after the benchmark (a sub-folder
    or an archive such as ``<name>.zip``) are downloaded into ``DIR/.download/<name>/`` (gdown's

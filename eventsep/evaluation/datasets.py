@@ -4,8 +4,8 @@ The catalogue is data, next to the checkpoint catalogue (:mod:`eventsep.models.h
 VGGSound, MUSIC and ESC-50 it pins AudioSep's metadata CSV (``evaluation/metadata/<name>_eval.csv``
 of github Audio-AGI/AudioSep at commit :data:`AUDIOSEP_COMMIT`, with size and sha256), the folder
 layout :func:`eventsep.evaluation.benchmarks.read_benchmark` expects, the licences, and where the
-audio comes
-from: AudioSep's Google Drive folder :data:`DRIVE_FOLDER_ID`, the only published copy of the
+audio comes from: AudioSep's Google Drive folder :data:`DRIVE_FOLDER_ID`, the only published copy of
+the
 evaluation mixtures. AudioSep's README says to place it under ``evaluation/data/<name>/``; it does
 not list the folder's files, their sizes or hashes, so the audio is checked by count and format
 (:mod:`eventsep.evaluation.datacheck`), not by hash.

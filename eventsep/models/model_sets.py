@@ -188,9 +188,8 @@ class ModelSet:
 
     def files(self) -> tuple[str, ...]:
         """Every catalogue name the set needs: the pipeline's plus the metric models' (both
-        protocols), without the fallbacks (:attr:`eventsep.models.hub.Checkpoint.fallback`), which
-        are
-        fetched only when needed."""
+        protocols), without the fallbacks (:attr:`eventsep.models.hub.Checkpoint.fallback`),
+        which are fetched only when needed."""
         extra = self.metrics.names() if self.metrics is not None else ()
         names = _unique((*self.pipeline_files(), *extra))
         return tuple(n for n in names if not hub.entry(n).fallback)

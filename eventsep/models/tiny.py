@@ -9,10 +9,12 @@ as the real ones, a vocabulary of a few hundred pieces.
 from __future__ import annotations
 
 import functools
-
-from transformers import PreTrainedTokenizerFast
+from typing import TYPE_CHECKING
 
 from eventsep.core.labels import audioset_labels
+
+if TYPE_CHECKING:  # transformers is heavy: imported where a model is built
+    from transformers import PreTrainedTokenizerFast
 
 __all__ = ["tiny_tokenizer"]
 
@@ -37,6 +39,7 @@ def _build(kind: str) -> PreTrainedTokenizerFast:
         processors,
         trainers,
     )
+    from transformers import PreTrainedTokenizerFast
 
     if kind == "roberta":
         tok = Tokenizer(models.BPE(unk_token=None))

@@ -95,8 +95,7 @@ class TableSpec:
         What the table compares.
     metrics : tuple of str
         Metric keys (:data:`eventsep.evaluation.evaluate.ALL_METRICS`) of its columns; every
-        experiment
-        feeding the table is evaluated with at least these.
+        experiment feeding the table is evaluated with at least these.
     benchmarks : tuple of str
         Benchmarks the paper reports it on (column groups of Table 1; Tables 2 and 3 use one).
     row_fields : tuple of str

@@ -174,8 +174,7 @@ def _missing_benchmarks(data_dir: str | None, names: Sequence[str]) -> list[str]
     """Return ``"<name>: <reason>"`` for each benchmark under ``data_dir`` that is not usable.
 
     The check is :func:`eventsep.evaluation.datacheck.check_benchmark` (the table ``eventsep
-    check-data``
-    prints): missing, unreadable, wrong sample rate or duration, CSV/audio mismatch.
+    check-data`` prints): missing, unreadable, wrong sample rate or duration, CSV/audio mismatch.
     """
     if data_dir is None:
         return [f"{name}: no data folder given" for name in names]

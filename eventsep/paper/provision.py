@@ -46,8 +46,7 @@ def provision(
     -------
     Profile
         ``profile``, with ``data_dir`` set to :func:`eventsep.evaluation.datasets.default_data_dir`
-        when it
-        had none and benchmark data is needed.
+        when it had none and benchmark data is needed.
 
     Raises
     ------

@@ -269,8 +269,7 @@ def run_info(
         The run profile's parameters (:meth:`eventsep.paper.reproduce.Profile.parameters`).
     provenance_path : path, optional
         The run's ``provenance.json`` (written by :func:`eventsep.paper.reproduce.reproduce`); its
-        git
-        commit, start time and package versions are added when it exists.
+        git commit, start time and package versions are added when it exists.
 
     Returns
     -------

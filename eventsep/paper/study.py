@@ -98,7 +98,8 @@ class Study:
         the protocol's :meth:`~eventsep.paper.experiments.Protocol.make_stages`.
         """
         if self._pipe is None:
-            config = EventSepConfig(seed=self.seed, **self.config_overrides)
+            # an override may name the seed too (e.g. to seed the authors' unseeded FlowSep)
+            config = EventSepConfig(**{"seed": self.seed, **self.config_overrides})
             self._pipe = EventSep.from_pretrained(self.models, device=self.device, config=config)
         if self._staged is None or self._staged[0] is not self._pipe:
             staged = self._pipe

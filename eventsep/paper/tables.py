@@ -263,8 +263,7 @@ AUTHORS_COMMA_POLICY = authors.COMMA_PROMPT_POLICY
 """How the authors protocol handles comma prompts; printed under every table and in the report.
 
 The text lives in :data:`eventsep.paper.authors.COMMA_PROMPT_POLICY`, next to the code that applies
-it
-(:func:`eventsep.paper.authors.map_comma_prompt`).
+it (:func:`eventsep.paper.authors.map_comma_prompt`).
 """
 
 

@@ -10,7 +10,7 @@ up to 480,000 samples.
     scorer averages the window embeddings with weights proportional to the window lengths. No
     random crop, no int16 step.
 ``"authors"``
-    What the authors' benchmark computes (shared/AUTHORS_PROTOCOL.md §5.1): the 32 kHz samples
+    What the authors' benchmark computes (docs/protocols.md §5.1): the 32 kHz samples
     are passed unchanged, so CLAP reads them as 48 kHz (1.5x speed and pitch); one window,
     repeat-padded to 480,000 samples; no int16 step (``use_tensor=True``). Longer inputs took a
     random crop in the reference (which now crashes there): refused here.

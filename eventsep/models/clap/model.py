@@ -18,15 +18,17 @@ implements that part (:func:`clap_config` gives its configuration for each check
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import ClapConfig, ClapModel
 
 from eventsep.models.separators.clap_text import clap_text_config
+
+if TYPE_CHECKING:  # transformers is heavy: imported where a model is built
+    from transformers import ClapConfig
 
 __all__ = ["CLAP_KINDS", "LaionClap", "LibrosaMel", "clap_config", "fusion_mel"]
 
@@ -81,6 +83,8 @@ def clap_config(
     )
     audio_cfg.update(audio or {})
     text_cfg = clap_text_config(**{"projection_dim": projection_dim, **(text or {})}).to_dict()
+    from transformers import ClapConfig
+
     return ClapConfig(text_config=text_cfg, audio_config=audio_cfg, projection_dim=projection_dim)
 
 
@@ -179,6 +183,8 @@ class LaionClap(nn.Module):
 
     def __init__(self, config: ClapConfig) -> None:
         super().__init__()
+        from transformers import ClapModel
+
         self.model = ClapModel(config).eval()
         self.front = LibrosaMel()
         self.fusion = bool(config.audio_config.enable_fusion)

@@ -1,8 +1,8 @@
 """AudioSep: text-queried separation with a CLAP text embedding and a FiLM-conditioned ResUNet30.
 
 :class:`AudioSepSeparator` bundles the query encoder (:mod:`eventsep.models.separators.clap_text`)
-and
-the separator (:mod:`eventsep.models.separators.resunet`), loads the released Lightning checkpoint
+and the separator (:mod:`eventsep.models.separators.resunet`), loads the released Lightning
+checkpoint
 ``audiosep_base_4M_steps.ckpt`` strictly, and separates inputs of any length at bounded memory with
 cross-faded chunks (:mod:`eventsep.models.separators.chunking`).
 
@@ -23,10 +23,10 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
-from transformers import ClapTextConfig
 
 from eventsep.core.audio import resample
 from eventsep.core.batching import map_by_length
@@ -51,6 +51,9 @@ from eventsep.models.separators.clap_text import (
 )
 from eventsep.models.separators.resunet import RELEASED_CHANNELS, ResUNet30
 from eventsep.models.tiny import tiny_tokenizer
+
+if TYPE_CHECKING:  # transformers is heavy: imported where a model is built
+    from transformers import ClapTextConfig
 
 __all__ = [
     "AudioSepSeparator",
@@ -307,8 +310,7 @@ class AudioSepSeparator(nn.Module):
             Mixed precision; "default" uses the constructor's setting.
         activity : Tensor, optional
             Event gating (:mod:`eventsep.core.gating`): the time mask ``(samples_in,)`` of the
-            input,
-            shared by every row. Chunks where it stays below ``gate_floor`` (chunk widened by
+            input, shared by every row. Chunks where it stays below ``gate_floor`` (chunk widened by
             ``gate_margin`` mask samples each side) are not computed; what they hold is
             described in :mod:`eventsep.core.gating`.
         gate_floor : float

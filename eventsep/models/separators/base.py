@@ -18,6 +18,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from eventsep.core.audio import fit_length, resample
+
 __all__ = ["Separation", "Separator"]
 
 
@@ -59,8 +61,6 @@ class Separation:
         torch.Tensor
             ``(num_samples,)`` on the device of :attr:`waveform`: zero outside the span.
         """
-        from eventsep.core.audio import fit_length, resample
-
         rate = self.sample_rate if sample_rate is None else int(sample_rate)
         if self.length <= 0:
             return self.waveform.new_zeros(int(num_samples))

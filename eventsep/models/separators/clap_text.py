@@ -21,13 +21,16 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import ClapTextConfig, ClapTextModelWithProjection
 
 from eventsep.core.errors import CheckpointMismatchError, WeightsNotFoundError
+
+if TYPE_CHECKING:  # transformers is heavy: imported where a model is built
+    from transformers import ClapTextConfig
 
 __all__ = [
     "clap_text_config",
@@ -82,6 +85,8 @@ def clap_text_config(**overrides: object) -> ClapTextConfig:
         attention_probs_dropout_prob=0.1,
     )
     values.update(overrides)
+    from transformers import ClapTextConfig
+
     return ClapTextConfig(**values)
 
 
@@ -134,6 +139,8 @@ class ClapTextEncoder(nn.Module):
 
     def __init__(self, config: ClapTextConfig, tokenizer: object | None = None) -> None:
         super().__init__()
+        from transformers import ClapTextModelWithProjection
+
         self.model = ClapTextModelWithProjection(config).eval()
         self.tokenizer = tokenizer
 
