@@ -23,14 +23,16 @@ AudioSep and EventSep papers:
   shorter and is repeat-padded, as CLAP does for short clips), each embedded and L2-normalised,
   averaged with weights proportional to their lengths, normalised again. No random crop.
   ``"authors"``: 630k-fusion-best for CLAPScore, 630k-audioset-best for CLAPScore-A, the 32 kHz
-  samples read as 48 kHz and repeat-padded to 10 s (shared/AUTHORS_PROTOCOL.md §5.1-5.2).
+  samples read as 48 kHz and repeat-padded to 10 s (docs/protocols.md §5.1-5.2).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +51,7 @@ __all__ = [
     "estoi",
     "sdr",
     "sdri",
+    "seeded_pystoi_noise",
     "si_sdr",
     "stoi",
     "summarize",
@@ -58,6 +61,9 @@ SDR_EPS = 1e-10
 """Lower clip of both mean powers in :func:`sdr` (AudioSep ``calculate_sdr``)."""
 SISDR_EPS = float(np.finfo(np.float32).eps)
 """Epsilon of :func:`si_sdr` (AudioSep uses the float32 eps of its librosa-loaded audio)."""
+
+PYSTOI_NOISE_SEED = 0
+"""Seed of the noise pystoi adds in ESTOI's normalisation (see :func:`seeded_pystoi_noise`)."""
 
 STOI_MIN_FRAMES = 30
 """pystoi needs at least this many active frames (384 ms at 10 kHz) for one segment."""
@@ -186,8 +192,31 @@ def _intelligibility(
             active,
             f"only {active} active reference frames (< {STOI_MIN_FRAMES}) after silence removal",
         )
-    value = float(pystoi_stoi(x, y, fs, extended=extended))
+    with seeded_pystoi_noise():
+        value = float(pystoi_stoi(x, y, fs, extended=extended))
     return IntelligibilityResult(value, active)
+
+
+_NUMPY_RNG_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def seeded_pystoi_noise(seed: int = PYSTOI_NOISE_SEED) -> Iterator[None]:
+    """Make pystoi's ESTOI deterministic for the duration.
+
+    pystoi's ESTOI adds ``eps * N(0, 1)`` noise drawn from numpy's global generator before it
+    normalises the spectrogram rows and columns. For near-silent estimates (whose norms are
+    close to eps) that noise moves the score far beyond rounding, so one clip scored twice gave
+    two values. Inside this block the global generator is seeded with ``seed``; its previous
+    state is restored afterwards (under a lock, so threads do not interleave their draws).
+    """
+    with _NUMPY_RNG_LOCK:
+        state = np.random.get_state()  # noqa: NPY002 - pystoi draws from the legacy global RNG
+        np.random.seed(seed)  # noqa: NPY002
+        try:
+            yield
+        finally:
+            np.random.set_state(state)  # noqa: NPY002
 
 
 def stoi(

@@ -17,6 +17,7 @@ import torch
 
 from eventsep.core.audio import resample
 from eventsep.core.errors import AudioError, ConfigError
+from eventsep.evaluation.metrics import seeded_pystoi_noise
 from eventsep.method import masks
 
 __all__ = [
@@ -404,8 +405,8 @@ def pystoi_value(
     """The (E)STOI value the authors' evaluation records for one clip (§5.4).
 
     A valid :class:`eventsep.evaluation.metrics.IntelligibilityResult` keeps its value; for an
-    undefined
-    one pystoi itself is asked, as their ``compute_stoi`` does, so the cases this package marks
+    undefined one pystoi itself is asked, as their ``compute_stoi`` does, so the cases this package
+    marks
     undefined get pystoi's answer (``1e-5`` when fewer than 30 active frames remain); an
     exception gives ``nan``.
     """
@@ -420,6 +421,7 @@ def pystoi_value(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return float(pystoi_stoi(ref, est, int(sample_rate), extended=extended))
+            with seeded_pystoi_noise():
+                return float(pystoi_stoi(ref, est, int(sample_rate), extended=extended))
     except Exception:  # noqa: BLE001 - the authors' compute_stoi turns any failure into NaN
         return math.nan
