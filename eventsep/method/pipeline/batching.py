@@ -4,8 +4,7 @@ A call (:meth:`EventSep.__call__`) is a batch of one; :meth:`EventSep.batch` giv
 Every item goes through the same stages (:mod:`eventsep.method.pipeline.steps`); what a batch
 shares is the model calls: the detector and AudioSep run once per distinct input length on the
 stacked clips (:func:`eventsep.core.batching.map_by_length`), FlowSep once on the segments of
-all clips. A single item, and every item when a setting needs its own time mask
-(``gate_floor > 0``, ``segment="active"``), runs the separators clip by clip.
+all clips. Separation is :meth:`EventSep.separate_batch` for one clip and for many.
 """
 
 from __future__ import annotations
@@ -114,7 +113,7 @@ class BatchRun:
                 ex_matches = {i: tuple(mapped(e) for e in excluded[i]) for i in ok}
             masks, probs = self._masks(items, ok, mixes, prompts, matches, ex_matches, cfg, timer)
             run = [i for i in ok if not masks[i].silent]
-            seps = self._separate_batch(
+            seps = self.separate_batch(
                 [masks[i].masked for i in run],
                 [prompts[i] for i in run],
                 cfg,
@@ -257,62 +256,3 @@ class BatchRun:
             notes=notes,
             **fields,
         )
-
-    def _separate_batch(
-        self,
-        masked: list[torch.Tensor],
-        prompts: list[str],
-        cfg: EventSepConfig,
-        *,
-        activities: list[torch.Tensor | None] | None = None,
-    ) -> dict[str, Any]:
-        """:meth:`separate` of several clips: ``{"audiosep": [...], "flowsep": [...], "seconds"}``.
-
-        One clip, a separator without ``extract_batch``, and every clip when a setting needs
-        its own time mask (``gate_floor > 0``, ``segment="active"``) run clip by clip. The
-        networks run under ``config.precision`` (STFTs and mel stay float32 inside them).
-        """
-        activities = activities or [None] * len(masked)
-        if len(masked) == 1 or cfg.gate_floor > 0 or cfg.segment == "active":
-            timer = Timer()
-            a_list: list[Separation | None] = []
-            f_list: list[Separation | None] = []
-            for x, p, act in zip(masked, prompts, activities, strict=True):
-                one = self.separate(x, p, cfg, activity=act)
-                a_list.append(one.audiosep)
-                f_list.append(one.flowsep)
-                timer.add(one.seconds)
-            return {"audiosep": a_list, "flowsep": f_list, "seconds": timer.times}
-        with autocast_context(cfg.precision, self.device):
-            return self._separate_batch_models(masked, prompts, cfg)
-
-    def _separate_batch_models(
-        self, masked: list[torch.Tensor], prompts: list[str], cfg: EventSepConfig
-    ) -> dict[str, Any]:
-        timer = Timer()
-        n = len(masked)
-        a: list[Separation | None] = [None] * n
-        f: list[Separation | None] = [None] * n
-        if n and cfg.mode != "flowsep":
-            with timer("audiosep"):
-                if hasattr(self.audiosep, "extract_batch"):
-                    outs = self.audiosep.extract_batch(masked, self.sample_rate, prompts)
-                else:
-                    outs = [
-                        self.audiosep.extract(x, self.sample_rate, p)
-                        for x, p in zip(masked, prompts, strict=True)
-                    ]
-                for k, (x, out) in enumerate(zip(masked, outs, strict=True)):
-                    m = x.shape[-1]
-                    a[k] = Separation(out.placed(m, self.sample_rate), self.sample_rate, 0, m)
-        if n and cfg.mode != "audiosep":
-            options = self.flowsep_options(cfg)
-            with timer("flowsep"):
-                if hasattr(self.flowsep, "extract_batch"):
-                    f = self.flowsep.extract_batch(masked, self.sample_rate, prompts, **options)
-                else:
-                    f = [
-                        self.flowsep.extract(x, self.sample_rate, p, **options)
-                        for x, p in zip(masked, prompts, strict=True)
-                    ]
-        return {"audiosep": a, "flowsep": f, "seconds": timer.times}

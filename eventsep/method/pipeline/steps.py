@@ -157,12 +157,7 @@ class StageSteps:
     ) -> Separations:
         """Stage 4: run the separators ``config.mode`` needs on the masked mixture.
 
-        AudioSep's estimate is placed over the whole input at :attr:`sample_rate`; FlowSep gets
-        :meth:`flowsep_options`. Options beyond the
-        :class:`~eventsep.models.separators.base.Separator` contract are passed only when a
-        setting asks for them: ``activity`` and ``gate_floor`` when ``config.gate_floor > 0``
-        (and ``activity`` for ``segment="active"``), ``autocast`` when ``config.precision`` is
-        not ``"fp32"``.
+        A batch of one of :meth:`separate_batch` (see there for the options passed).
 
         Parameters
         ----------
@@ -174,30 +169,78 @@ class StageSteps:
             ``(samples32,)`` time mask (:attr:`TimeMask.sample_mask`) for event gating and
             ``segment="active"``; None (no mask) computes everything.
         """
+        out = self.separate_batch([masked], [prompt], config, activities=[activity])
+        return Separations(out["audiosep"][0], out["flowsep"][0], out["seconds"])
+
+    def separate_batch(
+        self,
+        masked: Sequence[torch.Tensor],
+        prompts: Sequence[str],
+        config: EventSepConfig | None = None,
+        *,
+        activities: Sequence[torch.Tensor | None] | None = None,
+    ) -> dict[str, Any]:
+        """Stage 4 for several clips: ``{"audiosep": [...], "flowsep": [...], "seconds": {...}}``.
+
+        AudioSep's estimates are placed over each whole input at :attr:`sample_rate`; FlowSep
+        gets :meth:`flowsep_options`. Several clips share each separator's ``extract_batch``
+        call (networks under ``config.precision``) unless a setting gives each clip its own
+        time mask (``gate_floor > 0``, ``segment="active"``) or the separator has no
+        ``extract_batch``; then, as for a single clip, each runs through ``extract``, which
+        gets the options beyond the :class:`~eventsep.models.separators.base.Separator`
+        contract only when a setting asks for them: ``activity`` and ``gate_floor`` when
+        ``config.gate_floor > 0`` (and ``activity`` for ``segment="active"``), ``autocast``
+        when ``config.precision`` is not ``"fp32"``.
+        """
         cfg = config or self.config
+        n = len(masked)
+        activities = list(activities) if activities is not None else [None] * n
         timer = Timer()
-        a = f = None
+        a: list[Separation | None] = [None] * n
+        f: list[Separation | None] = [None] * n
+        shared = n > 1 and cfg.gate_floor <= 0 and cfg.segment != "active"
         extra: dict[str, Any] = {}
         if cfg.precision != "fp32":
             extra["autocast"] = autocast_name(cfg.precision)
-        gate: dict[str, Any] = {}
-        if activity is not None and cfg.gate_floor > 0:
-            gate = {"activity": activity, "gate_floor": cfg.gate_floor}
-        if cfg.mode != "flowsep":
-            check_options(self.audiosep, "AudioSep", {**extra, **gate})
+        gates = [
+            {"activity": act, "gate_floor": cfg.gate_floor}
+            if act is not None and cfg.gate_floor > 0
+            else {}
+            for act in activities
+        ]
+        if n and cfg.mode != "flowsep":
             with timer("audiosep"):
-                out = self.audiosep.extract(masked, self.sample_rate, prompt, **extra, **gate)
-                n = masked.shape[-1]
-                a = Separation(out.placed(n, self.sample_rate), self.sample_rate, 0, n)
-        if cfg.mode != "audiosep":
-            flow_gate = dict(gate)
-            if cfg.segment == "active" and activity is not None:
-                flow_gate["activity"] = activity
-            options = {**self.flowsep_options(cfg), **extra, **flow_gate}
-            check_options(self.flowsep, "FlowSep", {**extra, **flow_gate})
+                if shared and hasattr(self.audiosep, "extract_batch"):
+                    with autocast_context(cfg.precision, self.device):
+                        outs = self.audiosep.extract_batch(list(masked), self.sample_rate, prompts)
+                else:
+                    outs = []
+                    for x, p, gate in zip(masked, prompts, gates, strict=True):
+                        check_options(self.audiosep, "AudioSep", {**extra, **gate})
+                        outs.append(self.audiosep.extract(x, self.sample_rate, p, **extra, **gate))
+                for k, (x, out) in enumerate(zip(masked, outs, strict=True)):
+                    m = x.shape[-1]
+                    a[k] = Separation(out.placed(m, self.sample_rate), self.sample_rate, 0, m)
+        if n and cfg.mode != "audiosep":
+            options = self.flowsep_options(cfg)
             with timer("flowsep"):
-                f = self.flowsep.extract(masked, self.sample_rate, prompt, **options)
-        return Separations(a, f, timer.times)
+                if shared and hasattr(self.flowsep, "extract_batch"):
+                    with autocast_context(cfg.precision, self.device):
+                        f = list(
+                            self.flowsep.extract_batch(
+                                list(masked), self.sample_rate, prompts, **options
+                            )
+                        )
+                else:
+                    for k, (x, p, act) in enumerate(zip(masked, prompts, activities, strict=True)):
+                        own = dict(gates[k])
+                        if cfg.segment == "active" and act is not None:
+                            own["activity"] = act
+                        check_options(self.flowsep, "FlowSep", {**extra, **own})
+                        f[k] = self.flowsep.extract(
+                            x, self.sample_rate, p, **options, **extra, **own
+                        )
+        return {"audiosep": a, "flowsep": f, "seconds": timer.times}
 
     def combine(
         self, separations: Separations, num_samples: int, config: EventSepConfig | None = None
