@@ -24,16 +24,10 @@ from eventsep.models.tiny import tiny_tokenizer
 __all__ = [
     "CLAP_MAX_TOKENS",
     "CLAP_PROTOCOLS",
-    "CLAP_SAMPLE_RATE",
-    "CLAP_WINDOW_SECONDS",
     "ClapScorer",
     "check_clap_protocol",
 ]
 
-CLAP_SAMPLE_RATE = 48000
-"""Sample rate (Hz) the CLAP audio encoder expects."""
-CLAP_WINDOW_SECONDS = 10.0
-"""Length (s) of the consecutive windows whose embeddings are averaged."""
 CLAP_PROTOCOLS: tuple[str, ...] = ("corrected", "authors")
 """Protocols a :class:`ClapScorer` implements (model choice and input handling)."""
 CLAP_MAX_TOKENS = 77
