@@ -31,8 +31,10 @@ def _close(got: Any, want: Any) -> bool:
             return math.isnan(got)
         return math.isclose(got, want, rel_tol=RTOL, abs_tol=1e-9)
     if isinstance(want, dict):
-        return isinstance(got, dict) and got.keys() == want.keys() and all(
-            _close(got[k], want[k]) for k in want
+        return (
+            isinstance(got, dict)
+            and got.keys() == want.keys()
+            and all(_close(got[k], want[k]) for k in want)
         )
     if isinstance(want, list):
         return len(got) == len(want) and all(_close(g, w) for g, w in zip(got, want))
