@@ -337,9 +337,6 @@ def test_two_pipelines_from_two_folders_load_at_once_in_two_threads(tmp_path, mo
     monkeypatch.setattr(flowsep.FlowSepSeparator, "from_pretrained", fake_flowsep)
     monkeypatch.setattr(flowsep, "convert_flowsep", fake_convert, raising=False)
     monkeypatch.setattr(flowsep, "converted_name", lambda use_ema=True: "fs.st", raising=False)
-    # diffusers' and transformers' lazy modules are not safe to import first in two threads at
-    # once (ImportError from diffusers): import them before, as any long-lived process has
-    flowsep.FlowSepSeparator.tiny_random()
     env = dict(os.environ)
     pipes: dict[int, EventSep] = {}
     errors: list[BaseException] = []

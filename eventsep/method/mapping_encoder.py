@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from eventsep.core.errors import WeightsNotFoundError
+from eventsep.core.heavy import heavy_imports
 from eventsep.core.io import atomic_path
 from eventsep.core.labels import audioset_labels
 from eventsep.models import hub
@@ -49,7 +50,8 @@ class _Encoder:
         self._tables: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def _load(self):
-        from sentence_transformers import SentenceTransformer
+        with heavy_imports():
+            from sentence_transformers import SentenceTransformer
 
         if self._given is not None:
             self._source = self._given

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
+from eventsep.core.heavy import heavy_imports
 from eventsep.core.labels import audioset_labels
 
 if TYPE_CHECKING:  # transformers is heavy: imported where a model is built
@@ -39,7 +40,9 @@ def _build(kind: str) -> PreTrainedTokenizerFast:
         processors,
         trainers,
     )
-    from transformers import PreTrainedTokenizerFast
+
+    with heavy_imports():
+        from transformers import PreTrainedTokenizerFast
 
     if kind == "roberta":
         tok = Tokenizer(models.BPE(unk_token=None))

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from eventsep.core.heavy import heavy_imports
 from eventsep.models.separators.clap_text import clap_text_config
 
 if TYPE_CHECKING:  # transformers is heavy: imported where a model is built
@@ -83,7 +84,8 @@ def clap_config(
     )
     audio_cfg.update(audio or {})
     text_cfg = clap_text_config(**{"projection_dim": projection_dim, **(text or {})}).to_dict()
-    from transformers import ClapConfig
+    with heavy_imports():
+        from transformers import ClapConfig
 
     return ClapConfig(text_config=text_cfg, audio_config=audio_cfg, projection_dim=projection_dim)
 
@@ -99,7 +101,8 @@ def _dft_kernels() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _mel_matrix(norm: str | None, scale: str) -> torch.Tensor:
-    from transformers.audio_utils import mel_filter_bank
+    with heavy_imports():
+        from transformers.audio_utils import mel_filter_bank
 
     fb = mel_filter_bank(
         num_frequency_bins=N_FFT // 2 + 1,
@@ -183,7 +186,8 @@ class LaionClap(nn.Module):
 
     def __init__(self, config: ClapConfig) -> None:
         super().__init__()
-        from transformers import ClapModel
+        with heavy_imports():
+            from transformers import ClapModel
 
         self.model = ClapModel(config).eval()
         self.front = LibrosaMel()

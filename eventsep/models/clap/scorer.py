@@ -16,6 +16,7 @@ import torch
 
 from eventsep.core.audio import ArrayLike, as_float64, paired_float64
 from eventsep.core.errors import AudioError, ConfigError
+from eventsep.core.heavy import heavy_imports
 from eventsep.models.clap.inputs import authors_input, corrected_windows
 from eventsep.models.clap.keys import load_laion_checkpoint
 from eventsep.models.clap.model import LaionClap
@@ -123,7 +124,8 @@ class ClapScorer:
         ConfigError
             Unknown protocol, or ``model_a`` given (``"corrected"``) or missing (``"authors"``).
         """
-        from transformers import AutoTokenizer
+        with heavy_imports():
+            from transformers import AutoTokenizer
 
         check_clap_protocol(protocol)
         if (model_a is None) != (protocol == "corrected"):

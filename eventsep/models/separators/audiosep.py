@@ -39,6 +39,7 @@ from eventsep.core.errors import (
     SampleRateError,
 )
 from eventsep.core.gating import GATE_MARGIN_SECONDS, active_chunks
+from eventsep.core.heavy import heavy_imports
 from eventsep.core.prompts import check_prompt
 from eventsep.core.seeding import InitScheme, seeded_init_
 from eventsep.models.separators.base import Separation
@@ -267,7 +268,8 @@ class AudioSepSeparator(nn.Module):
         **kwargs
             Passed to :meth:`from_checkpoint`.
         """
-        from transformers import AutoTokenizer
+        with heavy_imports():
+            from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(os.fspath(tokenizer))
         model = cls.from_checkpoint(checkpoint, tok, **kwargs)

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from eventsep.core.errors import CheckpointMismatchError, WeightsNotFoundError
+from eventsep.core.heavy import heavy_imports
 
 if TYPE_CHECKING:  # transformers is heavy: imported where a model is built
     from transformers import ClapTextConfig
@@ -85,7 +86,8 @@ def clap_text_config(**overrides: object) -> ClapTextConfig:
         attention_probs_dropout_prob=0.1,
     )
     values.update(overrides)
-    from transformers import ClapTextConfig
+    with heavy_imports():
+        from transformers import ClapTextConfig
 
     return ClapTextConfig(**values)
 
@@ -139,7 +141,8 @@ class ClapTextEncoder(nn.Module):
 
     def __init__(self, config: ClapTextConfig, tokenizer: object | None = None) -> None:
         super().__init__()
-        from transformers import ClapTextModelWithProjection
+        with heavy_imports():
+            from transformers import ClapTextModelWithProjection
 
         self.model = ClapTextModelWithProjection(config).eval()
         self.tokenizer = tokenizer

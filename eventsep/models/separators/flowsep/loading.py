@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from eventsep.core.errors import CheckpointMismatchError, WeightsNotFoundError
+from eventsep.core.heavy import heavy_imports
 from eventsep.core.io import atomic_path, write_text_atomic
 from eventsep.models.separators.flowsep.config import FLAN_T5_LARGE, FlowSepConfig, full_config
 from eventsep.models.separators.flowsep.convert import (
@@ -40,7 +41,8 @@ def converted_name(use_ema: bool = True) -> str:
 
 def read_text_encoder(folder: PathLike, *, tokenizer: bool = True) -> tuple[Any, dict[str, Any]]:
     """The tokenizer (None unless ``tokenizer``) and T5 config overrides of a flan-t5 folder."""
-    from transformers import AutoTokenizer, T5Config
+    with heavy_imports():
+        from transformers import AutoTokenizer, T5Config
 
     t5 = T5Config.from_pretrained(str(folder)).to_dict()
     tok = AutoTokenizer.from_pretrained(str(folder)) if tokenizer else None

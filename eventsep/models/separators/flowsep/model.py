@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from eventsep.core.errors import ConfigError
+from eventsep.core.heavy import heavy_imports
 from eventsep.core.precision import float32_region
 from eventsep.core.seeding import InitScheme
 from eventsep.models.separators.bigvgan import BigVGAN
@@ -78,11 +79,12 @@ class FlowSepModel(nn.Module):
     def __init__(self, config: FlowSepConfig, tokenizer: Any) -> None:
         super().__init__()
         # heavy optional dependencies, imported when a model is built
-        from diffusers import AutoencoderKL
-        from diffusers.pipelines.audioldm2.modeling_audioldm2 import (
-            AudioLDM2UNet2DConditionModel,
-        )
-        from transformers import T5Config, T5EncoderModel
+        with heavy_imports():
+            from diffusers import AutoencoderKL
+            from diffusers.pipelines.audioldm2.modeling_audioldm2 import (
+                AudioLDM2UNet2DConditionModel,
+            )
+            from transformers import T5Config, T5EncoderModel
 
         if config.sample_rate != self.sample_rate:
             raise ConfigError("FlowSep runs at 16 kHz")
