@@ -13,9 +13,10 @@ import torch
 from eventsep.core.errors import ConfigError
 from eventsep.evaluation.evaluate import MetricConventions, load_rows
 from eventsep.method.pipeline import EventSep, EventSepConfig
-from eventsep.method.stages import Stages, TimeMasker
+from eventsep.method.stages import Stages, TimeMasker, describe
 from eventsep.models.clap.scorer import ClapScorer
 from eventsep.paper import experiments
+from eventsep.paper.authors import authors_stages
 from eventsep.paper.study import Study
 from tests.test_pipeline import FakeAudioSep, FakeDetector, FakeFlowSep, FakeMapper, _mixture
 
@@ -218,3 +219,15 @@ def test_no_method_or_evaluation_module_imports_the_paper_layer() -> None:
         for f in files
     }
     assert {f: m for f, m in upward.items() if m} == {}
+
+
+def test_the_default_and_the_authors_stages_are_recorded_by_name() -> None:
+    assert describe(Stages()) == {
+        "mapper": "PromptMapping()",
+        "masker": "TimeMasker(skip_unconfident=True)",
+        "flowsep_io": "FlowSepIO()",
+        "fusion": "STFTFusion()",
+    }
+    got = describe(authors_stages())
+    assert got["flowsep_io"] == "AuthorsFlowSepIO(pcm16=True, unscaled=True)"
+    assert got["fusion"] == "BenchmarkFusion()" and got["mapper"] == "CommaSplitMapping()"

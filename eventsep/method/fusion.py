@@ -450,4 +450,6 @@ class STFTFusion:
         return fuse(audiosep, flowsep, start, length, self.config if config is None else config)
 
     def __repr__(self) -> str:
-        return f"STFTFusion({self.config!r})"
+        # the pipeline passes each call's config.fusion, so the fallback config is named only
+        # when it is not the default (results folders record this text)
+        return "STFTFusion()" if self.config == FusionConfig() else f"STFTFusion({self.config!r})"

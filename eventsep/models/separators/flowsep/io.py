@@ -31,6 +31,9 @@ class FlowSepIO:
         the input (dimensionless, > 0); ``gain`` itself restores the input's level."""
         return gain
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
     @property
     def is_default(self) -> bool:
         """True when neither step is overridden (callers may then omit ``io=``)."""
