@@ -55,6 +55,7 @@ __all__ = [
     "make_mask",
     "combine_classes",
     "frames_to_samples",
+    "check_frame_mask",
     "resolve_empty",
 ]
 
@@ -261,12 +262,8 @@ def frames_to_samples(
         raise ConfigError(f"num_samples must be >= 0, got {num_samples}")
     if sample_rate <= 0 or frames_per_second <= 0:
         raise ConfigError("sample_rate and frames_per_second must be positive")
-    m = torch.as_tensor(mask)
-    if not torch.is_floating_point(m):
-        m = m.float()
+    m = check_frame_mask(mask)
     frames = m.shape[-1]
-    if frames == 0:
-        raise ConfigError("cannot interpolate an empty mask")
     pos = torch.arange(num_samples, dtype=torch.float64) * (frames_per_second / sample_rate)
     pos = pos.clamp(max=frames - 1)
     left = pos.floor().long().clamp(max=frames - 1)
@@ -274,6 +271,23 @@ def frames_to_samples(
     frac = (pos - left.double()).to(m.dtype).to(m.device)
     left, right = left.to(m.device), right.to(m.device)
     return m[..., left] * (1 - frac) + m[..., right] * frac
+
+
+def check_frame_mask(mask: torch.Tensor) -> torch.Tensor:
+    """``mask`` as a floating tensor ``(..., frames)`` with at least one frame, for spreading
+    over samples (integer and boolean masks become float32).
+
+    Raises
+    ------
+    ConfigError
+        ``mask`` has no frame.
+    """
+    m = torch.as_tensor(mask)
+    if not torch.is_floating_point(m):
+        m = m.float()
+    if m.shape[-1] == 0:
+        raise ConfigError("cannot interpolate an empty mask")
+    return m
 
 
 def resolve_empty(

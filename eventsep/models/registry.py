@@ -226,6 +226,11 @@ def _fallback(name: str, root: Path | None) -> Path:
     return hub.local_path(name, root)
 
 
+def _converted_target(folder: Path, use_ema: bool) -> Path:
+    """The converted FlowSep file in ``folder``."""
+    return folder / flowsep.converted_name(use_ema=use_ema)
+
+
 def convert_flowsep(
     models: str | os.PathLike[str] = "paper",
     out_dir: str | os.PathLike[str] | None = None,
@@ -252,7 +257,7 @@ def convert_flowsep(
     if files is None:
         raise ConfigError(f"the model set {model_set.name!r} has no FlowSep checkpoint")
     folder = hub.cache_dir(root) / "converted" if out_dir is None else Path(out_dir)
-    target = folder / flowsep.converted_name(use_ema=use_ema)
+    target = _converted_target(folder, use_ema)
     flowsep.convert_flowsep(
         target,
         checkpoint=hub.get(files.checkpoint, cache_dir=root),
@@ -275,7 +280,7 @@ def converted_flowsep(
     model_set, root = _where(models, cache_dir)
     if model_set.flowsep is None:
         raise ConfigError(f"the model set {model_set.name!r} has no FlowSep checkpoint")
-    target = hub.cache_dir(root) / "converted" / flowsep.converted_name(use_ema=use_ema)
+    target = _converted_target(hub.cache_dir(root) / "converted", use_ema)
     if not target.is_file():
         convert_flowsep(models, use_ema=use_ema, cache_dir=cache_dir)
     return target

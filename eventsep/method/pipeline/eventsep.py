@@ -93,11 +93,7 @@ class EventSep(StageSteps, BatchRun):
                     "(a sample_rate and extract(waveform, sample_rate, prompt, **options)); "
                     f"got {type(sep).__name__}"
                 )
-        if stages is not None and not isinstance(stages, Stages):
-            raise ConfigError(
-                f"stages must be an eventsep.method.stages.Stages, got {type(stages).__name__}"
-            )
-        stages = stages or Stages()
+        stages = Stages() if stages is None else _checked(stages)
         self.stages = stages if fuser is None else stages.replace(fusion=fuser)
         self.mapper = mapper
         self.config = config or EventSepConfig()
@@ -123,11 +119,7 @@ class EventSep(StageSteps, BatchRun):
         """
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
-        base = self.stages if stages is None else stages
-        if not isinstance(base, Stages):
-            raise ConfigError(
-                f"stages must be an eventsep.method.stages.Stages, got {type(base).__name__}"
-            )
+        base = self.stages if stages is None else _checked(stages)
         new.stages = base.replace(**changes) if changes else base
         return new
 
@@ -315,3 +307,18 @@ class EventSep(StageSteps, BatchRun):
             raise ConfigError(f"mode {cfg.mode!r} needs {', '.join(need)}; this pipeline has none")
         if cfg.mask != "none":
             self.detector_for(cfg.sed_head)  # outside inference mode: a loader may run here
+
+
+def _checked(stages: Any) -> Stages:
+    """``stages`` if it is a :class:`Stages`.
+
+    Raises
+    ------
+    ConfigError
+        Anything else.
+    """
+    if not isinstance(stages, Stages):
+        raise ConfigError(
+            f"stages must be an eventsep.method.stages.Stages, got {type(stages).__name__}"
+        )
+    return stages

@@ -150,12 +150,8 @@ def stretch_to_samples(mask: torch.Tensor, num_samples: int) -> torch.Tensor:
     torch.Tensor
         ``(..., num_samples)``, dtype of ``mask``.
     """
-    m = torch.as_tensor(mask)
-    if not torch.is_floating_point(m):
-        m = m.float()
+    m = masks.check_frame_mask(mask)
     frames = m.shape[-1]
-    if frames == 0:
-        raise ConfigError("cannot interpolate an empty mask")
     if num_samples < 0:
         raise ConfigError(f"num_samples must be >= 0, got {num_samples}")
     if frames == 1 or num_samples <= 1:
